@@ -1,0 +1,1 @@
+"""Maps between function spaces: forward operators and learned operators."""

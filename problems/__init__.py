@@ -1,0 +1,1 @@
+"""The problem catalogue: one module per family."""

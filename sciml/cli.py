@@ -1,0 +1,230 @@
+"""The ``sciml`` command (contract in DESIGN.md).
+
+Exit status: 0 success; 2 bad input (one line on stderr, no traceback);
+3 the solver failed; 1 anything unexpected.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import registry
+from .core import InvalidOption, SciMLError, SolverDiverged
+
+log = logging.getLogger("sciml")
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with one line, as argparse does, but our wording
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def _kv(items: Sequence[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or ():
+        if "=" not in item:
+            raise InvalidOption(f"{flag} {item!r} is malformed; expected KEY=VALUE")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="sciml", description="Learned vs classical PDE and inverse-problem solvers.")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level on stderr")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ls = sub.add_parser("list", help="list problems, solvers and datasets")
+    ls.add_argument("what", nargs="?", choices=["problems", "solvers", "datasets"], default=None)
+    ls.add_argument("--json", action="store_true")
+
+    sv = sub.add_parser("solve", help="solve a problem and compare with a reference")
+    sv.add_argument("problem")
+    sv.add_argument("--solver", required=True)
+    sv.add_argument("-p", dest="params", action="append", metavar="KEY=VALUE", help="problem field")
+    sv.add_argument("-o", dest="options", action="append", metavar="KEY=VALUE", help="solver option")
+    sv.add_argument("--reference", default=None, help="reference solver (default: the problem's)")
+    sv.add_argument("-r", dest="ref_options", action="append", metavar="KEY=VALUE",
+                    help="reference solver option")
+    sv.add_argument("--seed", type=int, default=0)
+    sv.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    sv.add_argument("--out", type=Path, default=None, help="write the run to this HDF5 file")
+    sv.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    sv.add_argument("--quiet", action="store_true", help="no progress bars or table")
+
+    st = sub.add_parser("study", help="run an error study described in a TOML file")
+    st.add_argument("spec", type=Path)
+    st.add_argument("--out", type=Path, required=True)
+    st.add_argument("--executor", default="local", choices=["local", "dask"])
+    st.add_argument("--workers", type=int, default=1)
+    st.add_argument("--scheduler", default=None)
+    st.add_argument("--resume", action="store_true")
+    st.add_argument("--fail-fast", action="store_true")
+    st.add_argument("--quiet", action="store_true")
+
+    rp = sub.add_parser("report", help="write DIR/report.md and figures for a study")
+    rp.add_argument("dir", type=Path)
+
+    dt = sub.add_parser("data", help="generate a dataset: sciml data NAME --out FILE [--KEY VALUE]...")
+    dt.add_argument("dataset")
+    dt.add_argument("--out", type=Path, required=True)
+    dt.add_argument("--quiet", action="store_true")
+    return p
+
+
+# ----------------------------------------------------------------- commands
+def _cmd_list(args: argparse.Namespace) -> int:
+    kinds = {"problems": "problem", "solvers": "solver", "datasets": "dataset"}
+    chosen = [args.what] if args.what else list(kinds)
+    rows = []
+    for plural in chosen:
+        kind = kinds[plural]
+        for name, entry in sorted(registry.TABLES[kind].items()):
+            ok, why = registry.availability(kind, name)
+            if not ok and why.startswith("module"):
+                continue  # not part of this installation: nothing to list
+            rows.append({"kind": kind, "name": name, "available": ok, "reason": why, "summary": entry.summary})
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    for plural in chosen:
+        kind = kinds[plural]
+        these = [r for r in rows if r["kind"] == kind]
+        if not these:
+            continue
+        print(f"{plural}:")
+        for r in these:
+            note = "" if r["available"] else f"  [unavailable: {r['reason']}]"
+            print(f"  {r['name']:<20} {r['summary']}{note}")
+    return 0
+
+
+def _print_table(rec: Any) -> None:
+    err = sys.stderr
+    print(f"{rec.problem} {rec.params}", file=err)
+    print(f"solver {rec.solver} {rec.options}  (seed {rec.seed}, {rec.device}, {rec.wall_s:.2f} s)", file=err)
+    ref_t = f"{rec.reference_wall_s:.2f} s" if rec.reference_wall_s is not None else "-"
+    print(f"reference {rec.reference} ({ref_t})", file=err)
+    if rec.value is not None or rec.reference_value is not None:
+        print(f"  value            {rec.value!r:>14}   reference {rec.reference_value!r}", file=err)
+    for k, v in rec.errors.items():
+        print(f"  {k:<16} {v:.4e}", file=err)
+
+
+def _cmd_solve(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+    problem = registry.make_problem(args.problem, **_kv(args.params, "-p"))
+    solver = registry.make_solver(args.solver, **_kv(args.options, "-o"))
+    solver.check_problem(problem)
+    reference = args.reference or problem.default_reference
+    ref_solver = registry.make_solver(reference, **_kv(args.ref_options, "-r"))
+    ref_solver.check_problem(problem)
+    if args.out is not None and args.out.exists() and args.out.is_dir():
+        raise InvalidOption(f"--out {args.out} is a directory; give a file name ending in .h5")
+    progress = (not args.quiet) and sys.stderr.isatty()
+    rec = evaluate(problem, solver, ref_solver, seed=args.seed, device=args.device, progress=progress)
+    if args.out is not None:
+        from . import io
+        io.save(args.out, rec)
+    if args.json:
+        print(json.dumps(rec.to_json()))
+    elif not args.quiet:
+        _print_table(rec)
+        print(json.dumps(rec.errors))
+    return 0
+
+
+def _cmd_study(args: argparse.Namespace) -> int:
+    from . import study
+    study.run(args.spec, out=args.out, executor=args.executor, workers=args.workers,
+              scheduler=args.scheduler, resume=args.resume, fail_fast=args.fail_fast,
+              progress=(not args.quiet) and sys.stderr.isatty())
+    print(args.out / "report.md")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import report
+    path = report.write(args.dir)
+    print(path)
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace, extra: list[str]) -> int:
+    fn = registry.load("dataset", args.dataset)
+    sig = inspect.signature(fn)
+    hints = getattr(fn, "__annotations__", {})
+    kwargs: dict[str, Any] = {}
+    it = iter(extra)
+    for tok in it:
+        if not tok.startswith("--"):
+            raise InvalidOption(f"unexpected argument {tok!r}; use --KEY VALUE")
+        key = tok[2:].replace("-", "_")
+        if "=" in key:
+            key, val = key.split("=", 1)
+        else:
+            val = next(it, None)
+            if val is None:
+                raise InvalidOption(f"--{key} needs a value")
+        params = [n for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY and n not in ("out", "progress")]
+        if key not in params:
+            raise InvalidOption(f"unknown option --{key} for dataset {args.dataset!r}; valid: "
+                                + ", ".join("--" + n.replace("_", "-") for n in params))
+        tp = hints.get(key, str)
+        if isinstance(tp, str):
+            tp = {"int": int, "float": float, "str": str, "bool": bool}.get(tp, str)
+        try:
+            kwargs[key] = registry.parse_value(tp, val)
+        except ValueError as exc:
+            raise InvalidOption(f"--{key} {val!r} is malformed: {exc}") from None
+    path = fn(out=args.out, progress=(not args.quiet) and sys.stderr.isatty(), **kwargs)
+    print(path or args.out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra and args.command != "data":
+            raise _UsageError(f"sciml: unrecognized arguments: {' '.join(extra)}")
+    except _UsageError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "list":
+            return _cmd_list(args)
+        if args.command == "solve":
+            return _cmd_solve(args)
+        if args.command == "study":
+            return _cmd_study(args)
+        if args.command == "report":
+            return _cmd_report(args)
+        if args.command == "data":
+            return _cmd_data(args, extra)
+    except SolverDiverged as exc:
+        print(f"sciml: solver failed: {exc}", file=sys.stderr)
+        return 3
+    except SciMLError as exc:
+        print(f"sciml: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sciml: interrupted", file=sys.stderr)
+        return 130
+    return 1  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

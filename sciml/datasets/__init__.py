@@ -1,0 +1,1 @@
+"""Dataset generators behind `sciml data NAME` (they write HDF5 atomically)."""

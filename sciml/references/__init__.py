@@ -1,0 +1,1 @@
+"""Classical reference solvers (FEM, Monte Carlo, quadrature, ...)."""

@@ -1,0 +1,1 @@
+"""Learned solvers (PINN, deep Kolmogorov, deep BSDE, neural operators, ...)."""
