@@ -151,6 +151,11 @@ class Problem:
         raise InvalidOption(f"problem {self.name!r} has no exact value; "
                             f"use --reference {self.default_reference}")
 
+    def value_point(self) -> np.ndarray | None:
+        """The point x0 whose value u(x0) is the problem's scalar answer, if any
+        (the JSON ``value``/``reference_value`` are the solutions there)."""
+        return None
+
     # -- comparison
     def test_points(self) -> np.ndarray:
         """Points (N, d) on which field solutions are compared."""
