@@ -1,0 +1,321 @@
+"""Finite-element references with DOLFINx (the only module that imports dolfinx).
+
+Written against the DOLFINx 0.5 API (Debian 12).  A newer DOLFINx changes
+names in this file only.  Runs under MPI (``mpirun -n N``): the mesh is
+distributed over ``MPI.COMM_WORLD``, norms are reduced over ranks and point
+values are gathered to every rank.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from ..core import InvalidOption, MissingDependency, Problem, Solution, Solver, SolverDiverged, \
+    check_choice, check_range
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FEM", "LagrangeElement", "DarcyFEM", "dolfinx_modules"]
+
+_INSTALL = ("DOLFINx is not importable. On Debian/Ubuntu: apt-get install python3-dolfinx python3-h5py, "
+            "then use a venv made with /usr/bin/python3 -m venv --system-site-packages (scripts/setup.sh does both)")
+
+
+def dolfinx_modules() -> dict[str, Any]:
+    """Import dolfinx & co, or raise MissingDependency saying how to install them."""
+    try:
+        import dolfinx
+        import dolfinx.fem.petsc  # noqa: F401
+        import dolfinx.geometry  # noqa: F401
+        import dolfinx.mesh  # noqa: F401
+        import ufl
+        from mpi4py import MPI
+        from petsc4py import PETSc
+    except ImportError as exc:
+        raise MissingDependency(f"{_INSTALL} ({exc})") from None
+    return {"dolfinx": dolfinx, "ufl": ufl, "MPI": MPI, "PETSc": PETSc}
+
+
+@dataclass(frozen=True)
+class LagrangeElement:
+    """Continuous Lagrange element of a given degree and its a-priori orders.
+
+    For smooth solutions on quasi-uniform meshes (Ciarlet; Brenner & Scott,
+    Thm 5.4.8 with the Aubin-Nitsche trick): ||u - u_h||_L2 = O(h^(p+1)) and
+    |u - u_h|_H1 = O(h^p).
+    """
+
+    degree: int
+
+    @property
+    def l2_order(self) -> int:
+        return self.degree + 1
+
+    @property
+    def h1_order(self) -> int:
+        return self.degree
+
+
+# -------------------------------------------------------------- mesh helpers
+def _unit_mesh(mods: dict[str, Any], d: int, n: int, comm: Any) -> Any:
+    mesh = mods["dolfinx"].mesh
+    if d == 1:
+        return mesh.create_unit_interval(comm, n)
+    if d == 2:
+        return mesh.create_unit_square(comm, n, n, mesh.CellType.triangle)
+    return mesh.create_unit_cube(comm, n, n, n, mesh.CellType.tetrahedron)
+
+
+def _boundary_dofs(mods: dict[str, Any], msh: Any, V: Any) -> np.ndarray:
+    mesh, fem = mods["dolfinx"].mesh, mods["dolfinx"].fem
+    fdim = msh.topology.dim - 1
+    msh.topology.create_connectivity(fdim, msh.topology.dim)
+    facets = mesh.exterior_facet_indices(msh.topology)
+    return fem.locate_dofs_topological(V, fdim, facets)
+
+
+def _petsc_options(kind: str, rtol: float) -> dict[str, Any]:
+    if kind == "lu":
+        return {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+    return {"ksp_type": "cg", "pc_type": "hypre", "pc_hypre_type": "boomeramg",
+            "ksp_rtol": rtol, "ksp_atol": 0.0, "ksp_max_it": 1000}
+
+
+def _make_ksp(mods: dict[str, Any], A: Any, options: dict[str, Any], prefix: str) -> Any:
+    PETSc = mods["PETSc"]
+    ksp = PETSc.KSP().create(A.getComm())
+    ksp.setOperators(A)
+    ksp.setOptionsPrefix(prefix)
+    opts = PETSc.Options()
+    for k, v in options.items():
+        opts[prefix + k] = v
+    ksp.setFromOptions()
+    for k in options:  # keep the global options table clean for the next solve
+        del opts[prefix + k]
+    return ksp
+
+
+def _assemble_system(mods: dict[str, Any], a_form: Any, L_form: Any, bc: Any) -> tuple[Any, Any]:
+    petsc = mods["dolfinx"].fem.petsc
+    PETSc = mods["PETSc"]
+    A = petsc.assemble_matrix(a_form, bcs=[bc])
+    A.assemble()
+    b = petsc.assemble_vector(L_form)
+    petsc.apply_lifting(b, [a_form], bcs=[[bc]])
+    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
+    petsc.set_bc(b, [bc])
+    return A, b
+
+
+def _solve(mods: dict[str, Any], A: Any, b: Any, uh: Any, options: dict[str, Any], prefix: str) -> int:
+    ksp = _make_ksp(mods, A, options, prefix)
+    ksp.solve(b, uh.vector)
+    uh.x.scatter_forward()
+    reason = ksp.getConvergedReason()
+    its = ksp.getIterationNumber()
+    ksp.destroy()
+    if reason < 0:
+        raise SolverDiverged(f"fem: PETSc KSP {options['ksp_type']}/{options['pc_type']} did not converge "
+                             f"(reason {reason}) after {its} iterations; try -o linear_solver=lu",
+                             step=its)
+    return its
+
+
+class PointEvaluator:
+    """Evaluate a dolfinx Function at arbitrary points (gathered over MPI ranks)."""
+
+    def __init__(self, mods: dict[str, Any], uh: Any) -> None:
+        self._mods, self._uh = mods, uh
+        msh = uh.function_space.mesh
+        self._tree = mods["dolfinx"].geometry.BoundingBoxTree(msh, msh.topology.dim)
+        self._gdim = msh.geometry.dim
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        geometry = self._mods["dolfinx"].geometry
+        comm = self._uh.function_space.mesh.comm
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        pts = np.zeros((x.shape[0], 3))
+        pts[:, : x.shape[1]] = x
+        cand = geometry.compute_collisions(self._tree, pts)
+        cells = geometry.compute_colliding_cells(self._uh.function_space.mesh, cand, pts)
+        offsets, flat = cells.offsets, cells.array
+        found = np.diff(offsets) > 0
+        vals = np.zeros(x.shape[0])
+        count = np.zeros(x.shape[0])
+        if found.any():
+            first = flat[offsets[:-1][found]]
+            vals[found] = self._uh.eval(pts[found], first).reshape(-1)
+            count[found] = 1.0
+        if comm.size > 1:  # a point on a partition boundary is found by several ranks
+            vals = comm.allreduce(vals)
+            count = comm.allreduce(count)
+        if np.any(count == 0):
+            raise InvalidOption(f"fem: {int(np.sum(count == 0))} evaluation points lie outside the mesh")
+        return vals / count
+
+
+# ------------------------------------------------------------------ Poisson
+@dataclass(frozen=True)
+class FEM(Solver):
+    """Lagrange finite elements for ``poisson`` (-Δu = f, u = g on the boundary).
+
+    Options: ``degree`` (1 or 2), ``n`` cells per side of a structured
+    simplex mesh of (0,1)^d, ``linear_solver``: ``lu`` (MUMPS), ``cg-amg``
+    (conjugate gradients with hypre BoomerAMG, relative tolerance ``rtol``),
+    or ``auto`` (LU below 50 000 unknowns).  f and g are the problem's exact
+    expressions in UFL (f integrated with quadrature of degree
+    2*degree + 4; g interpolated into the space).  The Solution evaluates at
+    points and reports FEM-norm errors against the exact solution on its own
+    mesh: ``l2_fem`` = ||u - u_h||_L2, ``h1_fem`` = |u - u_h|_H1 and their
+    relative versions, with quadrature degree 2*degree + 6.
+    """
+
+    name = "fem"
+    accepts = ("poisson",)
+    #: a-priori convergence orders in h = 1/n, per degree (read by tests and study reports)
+    orders: ClassVar[dict[int, dict[str, int]]] = {
+        p: {"l2_fem": LagrangeElement(p).l2_order, "h1_fem": LagrangeElement(p).h1_order} for p in (1, 2)}
+    #: the option that sets the mesh size, and how h depends on it
+    refinement_option: ClassVar[str] = "n"
+
+    degree: int = 1
+    n: int = 32
+    linear_solver: Literal["auto", "lu", "cg-amg"] = "auto"
+    rtol: float = 1e-12
+
+    def __post_init__(self) -> None:
+        check_choice(self, "degree", self.degree, (1, 2), error=InvalidOption)
+        check_range(self, "n", self.n, lo=1, error=InvalidOption)
+        check_choice(self, "linear_solver", self.linear_solver, ("auto", "lu", "cg-amg"), error=InvalidOption)
+        check_range(self, "rtol", self.rtol, lo=0, hi=1, lo_open=True, hi_open=True, error=InvalidOption)
+
+    @property
+    def element(self) -> LagrangeElement:
+        return LagrangeElement(self.degree)
+
+    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
+              progress: bool = False) -> Solution:
+        self.check_problem(problem)
+        if device != "cpu":
+            raise InvalidOption("fem runs on the CPU only; use --device cpu")
+        mods = dolfinx_modules()
+        dolfinx, ufl, MPI = mods["dolfinx"], mods["ufl"], mods["MPI"]
+        fem = dolfinx.fem
+        t0 = time.perf_counter()
+        msh = _unit_mesh(mods, problem.d, self.n, MPI.COMM_WORLD)
+        V = fem.FunctionSpace(msh, ("Lagrange", self.degree))
+        ndofs = V.dofmap.index_map.size_global * V.dofmap.index_map_bs
+        x = ufl.SpatialCoordinate(msh)
+        f = problem.source_expr(x, ufl)
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        q_rhs = 2 * self.degree + 4
+        a_form = fem.form(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
+        L_form = fem.form(f * v * ufl.dx(metadata={"quadrature_degree": q_rhs}))
+        g = fem.Function(V)
+        g.interpolate(lambda X: problem.exact(X[: problem.d].T))
+        bc = fem.dirichletbc(g, _boundary_dofs(mods, msh, V))
+        A, b = _assemble_system(mods, a_form, L_form, bc)
+        t_asm = time.perf_counter() - t0
+
+        kind = self.linear_solver
+        if kind == "auto":
+            kind = "lu" if ndofs < 50_000 else "cg-amg"
+        uh = fem.Function(V)
+        t1 = time.perf_counter()
+        its = _solve(mods, A, b, uh, _petsc_options(kind, self.rtol), prefix=f"sciml_fem_{id(uh)}_")
+        t_solve = time.perf_counter() - t1
+        A.destroy()
+        b.destroy()
+
+        errors = self._fem_errors(mods, problem, uh, msh)
+        log.info("fem: P%d n=%d ndofs=%d %s its=%d assemble %.3fs solve %.3fs", self.degree, self.n,
+                 ndofs, kind, its, t_asm, t_solve)
+        stats = {"ndofs": int(ndofs), "h": 1.0 / self.n, "linear_solver": kind, "iterations": int(its),
+                 "assemble_s": t_asm, "solve_s": t_solve}
+        state = {"dofs": uh.x.array.copy(), "dof_coordinates": V.tabulate_dof_coordinates()[:, : problem.d].copy()}
+        return Solution(fn=PointEvaluator(mods, uh), stats=stats, state=state,
+                        extra_errors=lambda _p: dict(errors))
+
+    def _fem_errors(self, mods: dict[str, Any], problem: Problem, uh: Any, msh: Any) -> dict[str, float]:
+        if not hasattr(problem, "exact_expr"):
+            return {}
+        ufl, fem, MPI = mods["ufl"], mods["dolfinx"].fem, mods["MPI"]
+        x = ufl.SpatialCoordinate(msh)
+        u_ex = problem.exact_expr(x, ufl)
+        dxq = ufl.dx(metadata={"quadrature_degree": 2 * self.degree + 6})
+
+        def integral(expr: Any) -> float:
+            local = fem.assemble_scalar(fem.form(expr * dxq))
+            return float(msh.comm.allreduce(local, op=MPI.SUM))
+
+        e = uh - u_ex
+        l2 = np.sqrt(integral(e * e))
+        h1 = np.sqrt(integral(ufl.inner(ufl.grad(e), ufl.grad(e))))
+        l2_ref = np.sqrt(integral(u_ex * u_ex))
+        h1_ref = np.sqrt(integral(ufl.inner(ufl.grad(u_ex), ufl.grad(u_ex))))
+        return {"l2_fem": l2, "h1_fem": h1, "rel_l2_fem": l2 / l2_ref, "rel_h1_fem": h1 / h1_ref}
+
+
+# -------------------------------------------------------------------- Darcy
+class DarcyFEM:
+    """Repeated P1 solves of -div(a grad u) = f, u = 0 on the unit square.
+
+    The mesh is the S x S grid's: (S-1) x (S-1) squares, each cut into two
+    triangles, so the P1 unknowns sit exactly on the grid points.  The
+    coefficient a, given at the grid points, is represented piecewise
+    constant: each triangle takes the mean of a at its three vertices.  The
+    mesh, forms and sparsity are built once; each :meth:`solve` only
+    refreshes the coefficient, reassembles and solves (LU by default).
+    """
+
+    def __init__(self, S: int, f: float = 1.0, linear_solver: str = "lu") -> None:
+        if S < 3:
+            raise InvalidOption(f"darcy: res={S} is too small; allowed: res >= 3")
+        if linear_solver not in ("lu", "cg-amg"):
+            raise InvalidOption(f"darcy: linear_solver={linear_solver!r}; choose lu or cg-amg")
+        mods = dolfinx_modules()
+        self._mods = mods
+        dolfinx, ufl, MPI = mods["dolfinx"], mods["ufl"], mods["MPI"]
+        fem = dolfinx.fem
+        self.S = S
+        msh = dolfinx.mesh.create_unit_square(MPI.COMM_SELF, S - 1, S - 1, dolfinx.mesh.CellType.triangle)
+        V = fem.FunctionSpace(msh, ("Lagrange", 1))
+        Q = fem.FunctionSpace(msh, ("DG", 0))
+        self._a = fem.Function(Q)
+        u, v = ufl.TrialFunction(V), ufl.TestFunction(V)
+        self._a_form = fem.form(self._a * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
+        self._L_form = fem.form(fem.Constant(msh, float(f)) * v * ufl.dx)
+        zero = fem.Function(V)
+        self._bc = fem.dirichletbc(zero, _boundary_dofs(mods, msh, V))
+        self._uh = fem.Function(V)
+        self._options = _petsc_options(linear_solver, 1e-12)
+        # grid index (i along x, j along y) of each P1 dof
+        xy = V.tabulate_dof_coordinates()[:, :2]
+        ij = np.rint(xy * (S - 1)).astype(np.int64)
+        self._dof_to_grid = ij[:, 0] * S + ij[:, 1]
+        # the grid indices of the three vertices of every triangle (affine P1
+        # geometry: the geometry nodes of a cell are its vertices)
+        nodes = msh.geometry.dofmap.array.reshape(-1, 3)
+        node_ij = np.rint(msh.geometry.x[:, :2] * (S - 1)).astype(np.int64)
+        self._cell_vertices = (node_ij[:, 0] * S + node_ij[:, 1])[nodes]
+        self.ndofs = V.dofmap.index_map.size_global
+
+    def solve(self, a: np.ndarray) -> np.ndarray:
+        """u on the S x S grid (u[i, j] at x = i/(S-1), y = j/(S-1)) for the coefficient a on that grid."""
+        a = np.asarray(a, dtype=float)
+        if a.shape != (self.S, self.S):
+            raise InvalidOption(f"darcy: coefficient of shape {a.shape} does not match the grid ({self.S}, {self.S})")
+        if not np.all(np.isfinite(a)) or np.any(a <= 0):
+            raise InvalidOption("darcy: the coefficient a must be finite and positive")
+        self._a.x.array[:] = a.reshape(-1)[self._cell_vertices].mean(axis=1)
+        A, b = _assemble_system(self._mods, self._a_form, self._L_form, self._bc)
+        _solve(self._mods, A, b, self._uh, self._options, prefix=f"sciml_darcy_{id(self)}_")
+        A.destroy()
+        b.destroy()
+        out = np.empty(self.S * self.S)
+        out[self._dof_to_grid] = self._uh.x.array
+        return out.reshape(self.S, self.S)
