@@ -61,6 +61,7 @@ SOLVERS: dict[str, Entry] = {
     "fno": Entry("sciml.solvers.operator_learning:FNO", ("torch",), "Fourier neural operator"),
     "deeponet": Entry("sciml.solvers.operator_learning:DeepONet", ("torch",), "DeepONet"),
     "unet": Entry("sciml.solvers.operator_learning:UNet", ("torch",), "U-Net operator"),
+    "darcy-fem": Entry("sciml.references.darcy_fem:DarcyReference", ("dolfinx",), "DOLFINx P1 solves of the Darcy test samples"),
 }
 
 DATASETS: dict[str, Entry] = {
