@@ -1,0 +1,181 @@
+"""The `monte-carlo` reference: u(T, x) = disc * E[phi(X_T^x)] at many points at once.
+
+Feynman-Kac estimator with a standard error per point.  Sampling:
+
+* ``scheme=exact``: X_T drawn exactly (Brownian motion: x + s0 sqrt(T) L Z;
+  geometric Brownian motion: x ⊙ exp((mu - s²/2) T + s sqrt(T) L Z));
+* ``scheme=euler``: Euler-Maruyama with ``steps`` steps for the whole
+  affine-diagonal class dX = (mu ⊙ X) dt + diag(s0 + s1 ⊙ X) L dW (weak order 1).
+
+``antithetic=true`` pairs each Z with -Z; a sample is then the pair mean, and
+the standard error is computed from the pair means (so it stays honest).
+Work is split into chunks of at most ``CHUNK`` samples, chunk c seeded from
+``SeedSequence((seed, c))``: the same seed gives the same numbers whatever the
+thread count.  ``rel_se > 0`` keeps adding chunks (doubling the sample count)
+until the largest relative standard error over the points is below it.
+The estimator's rate is declared as data: ``RATE = -0.5``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import progress as _progress
+from ..core import InvalidOption, Problem, Solution, Solver, check_choice, check_range
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MonteCarlo", "MonteCarloField", "CHUNK"]
+
+#: Samples per chunk (a chunk is the unit of seeding and of parallel work).
+CHUNK = 2048
+
+
+@dataclass(frozen=True)
+class MonteCarlo(Solver):
+    """Monte Carlo reference for the Kolmogorov problems (``heat``, ``black-scholes``).
+
+    Options: ``samples`` (number of samples per point; with ``antithetic``
+    a sample is an antithetic pair), ``antithetic``, ``scheme`` (exact or
+    euler), ``steps`` (Euler steps), ``rel_se`` (target largest relative
+    standard error; 0 = fixed ``samples``), ``max_samples`` (cap for ``rel_se``).
+    """
+
+    name = "monte-carlo"
+    accepts = ("heat", "black-scholes")
+    learned = False
+    RATE = -0.5  # error ~ samples^RATE
+
+    samples: int = 100_000
+    antithetic: bool = False
+    scheme: Literal["exact", "euler"] = "exact"
+    steps: int = 50
+    rel_se: float = 0.0
+    max_samples: int = 50_000_000
+
+    def __post_init__(self) -> None:
+        check_range(self, "samples", self.samples, lo=2, error=InvalidOption)
+        check_choice(self, "scheme", self.scheme, ("exact", "euler"), error=InvalidOption)
+        check_range(self, "steps", self.steps, lo=1, error=InvalidOption)
+        check_range(self, "rel_se", self.rel_se, lo=0, error=InvalidOption)
+        check_range(self, "max_samples", self.max_samples, lo=self.samples, error=InvalidOption)
+
+    # -------------------------------------------------------------- estimator
+    def estimate(self, problem: Problem, x: np.ndarray, *, seed: int = 0,
+                 progress: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+        """(mean, standard error, samples) of u(T, x) at points x (N, d)."""
+        from . import _mc_kernels as K
+
+        self.check_problem(problem)
+        x = np.ascontiguousarray(problem.check_points(x))
+        sde = problem.sde()
+        if self.scheme == "exact":
+            kind = K.BROWNIAN if sde.kind == "brownian" else K.GBM
+            scheme, steps = K.EXACT, 1
+        else:
+            kind, scheme, steps = K.GBM, K.EULER, int(self.steps)
+        args = (kind, scheme, steps, float(problem.T), np.asarray(sde.drift, float), np.asarray(sde.s0, float),
+                np.asarray(sde.s1, float), np.ascontiguousarray(sde.L, dtype=float), bool(self.antithetic),
+                _code(problem), float(problem.strike))
+
+        S1 = np.zeros(x.shape[0])
+        S2 = np.zeros(x.shape[0])
+        n_done, chunk0 = 0, 0
+        target = int(self.samples)
+        with _progress.bar(target, f"monte-carlo {problem.name}", progress, unit="sample") as bar:
+            while True:
+                counts = _chunk_counts(target - n_done)
+                seeds = np.array([np.random.SeedSequence((int(seed), chunk0 + c)).generate_state(1)[0]
+                                  for c in range(counts.size)], dtype=np.uint32)
+                s1, s2 = K.chunk_sums(x, seeds, counts, *args)
+                # sum in chunk order: deterministic whatever the thread count
+                S1 += s1.sum(axis=0)
+                S2 += s2.sum(axis=0)
+                n_done += int(counts.sum())
+                chunk0 += counts.size
+                bar.update(int(counts.sum()))
+                mean, se = _mean_se(S1, S2, n_done)
+                if self.rel_se <= 0:
+                    break
+                worst = float(np.max(se / np.maximum(np.abs(mean), 1e-300)))
+                log.info("monte-carlo: %d samples, largest relative standard error %.3e", n_done, worst)
+                if worst <= self.rel_se:
+                    break
+                if n_done >= self.max_samples:
+                    log.warning("monte-carlo: rel_se=%g not reached with max_samples=%d (got %.3e)",
+                                self.rel_se, self.max_samples, worst)
+                    break
+                # standard error ~ n^{-1/2}: aim at the target with 10 % margin, at least double
+                want = n_done * (worst / self.rel_se) ** 2 * 1.1
+                target = int(min(self.max_samples, max(2 * n_done, math.ceil(want))))
+                bar.total = target
+        disc = problem.discount
+        return disc * mean, disc * se, n_done
+
+    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
+              progress: bool = False) -> Solution:
+        self.check_problem(problem)
+        t0 = time.perf_counter()
+        x = np.vstack([problem.test_points(), problem.value_point()[None, :]])
+        mean, se, n = self.estimate(problem, x, seed=seed, progress=progress)
+        wall = time.perf_counter() - t0
+        field = MonteCarloField(self, problem, seed, x, mean, se)
+        rel = se / np.maximum(np.abs(mean), 1e-300)
+        stats = {"wall_s": wall, "samples": n, "antithetic": self.antithetic, "scheme": self.scheme,
+                 "stderr_max": float(se.max()), "rel_stderr_max": float(rel.max()),
+                 "rel_stderr_mean": float(rel.mean()), "stderr_value": float(se[-1]),
+                 "paths_x_dims_per_s": n * (2 if self.antithetic else 1) * x.shape[0] * problem.d / wall}
+        return Solution(fn=field, value=float(mean[-1]), stats=stats,
+                        state={"points": x, "estimate": mean, "stderr": se})
+
+
+class MonteCarloField:
+    """Callable u(T, x) backed by Monte Carlo estimates.
+
+    Points already estimated by ``solve`` (test points and x0) are looked up;
+    other points are estimated afresh with the same seed and options.
+    ``stderr(x)`` gives the standard error per point.
+    """
+
+    def __init__(self, solver: MonteCarlo, problem: Problem, seed: int, x: np.ndarray,
+                 mean: np.ndarray, se: np.ndarray) -> None:
+        self._solver, self._problem, self._seed = solver, problem, seed
+        self._x, self._mean, self._se = x, mean, se
+
+    def _lookup(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        n = self._x.shape[0] - 1
+        if x.shape == (n, self._x.shape[1]) and np.array_equal(x, self._x[:n]):
+            return self._mean[:n], self._se[:n]
+        if x.shape == (1, self._x.shape[1]) and np.array_equal(x[0], self._x[n]):
+            return self._mean[n:], self._se[n:]
+        mean, se, _ = self._solver.estimate(self._problem, x, seed=self._seed)
+        return mean, se
+
+    def __call__(self, x: Any) -> np.ndarray:
+        return self._lookup(x)[0]
+
+    def stderr(self, x: Any) -> np.ndarray:
+        """Standard error of the estimate at each point of x."""
+        return self._lookup(x)[1]
+
+
+def _code(problem: Problem) -> int:
+    from problems.kolmogorov import PAYOFF_CODES
+    return PAYOFF_CODES[problem.phi_kind]
+
+
+def _chunk_counts(n: int) -> np.ndarray:
+    full, rest = divmod(int(n), CHUNK)
+    return np.array([CHUNK] * full + ([rest] if rest else []), dtype=np.int64)
+
+
+def _mean_se(S1: np.ndarray, S2: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    mean = S1 / n
+    var = np.maximum(S2 - n * mean * mean, 0.0) / (n - 1)
+    return mean, np.sqrt(var / n)
