@@ -660,7 +660,8 @@ class _Dask:
         return self._client.submit(fn, arg, pure=False)
 
     def wait(self, futures: Iterable[Any]) -> set[Any]:
-        done, _ = self._distributed.wait(list(futures), return_when="FIRST_COMPLETED")
+        with self._client.as_current():  # wait() looks for the current client; ours is not the default
+            done, _ = self._distributed.wait(list(futures), return_when="FIRST_COMPLETED")
         return set(done)
 
     def close(self) -> None:
