@@ -92,7 +92,8 @@ class MonteCarlo(Solver):
                 counts = _chunk_counts(target - n_done)
                 seeds = np.array([np.random.SeedSequence((int(seed), chunk0 + c)).generate_state(1)[0]
                                   for c in range(counts.size)], dtype=np.uint32)
-                s1, s2 = K.chunk_sums(x, seeds, counts, *args)
+                work = int(counts.sum()) * x.size * steps
+                s1, s2 = _run(K.chunk_sums, 1 if work < _SERIAL_WORK else counts.size, x, seeds, counts, *args)
                 # sum in chunk order: deterministic whatever the thread count
                 S1 += s1.sum(axis=0)
                 S2 += s2.sum(axis=0)
@@ -168,6 +169,23 @@ class MonteCarloField:
 def _code(problem: Problem) -> int:
     from problems.kolmogorov import PAYOFF_CODES
     return PAYOFF_CODES[problem.phi_kind]
+
+
+#: Below this many (sample x coordinate x step) updates a call runs on one thread.
+_SERIAL_WORK = 2 ** 25
+
+
+def _run(kernel: Any, n_chunks: int, *args: Any) -> Any:
+    """Call a parallel kernel with no more Numba threads than ``n_chunks``: idle
+    threads still join every parallel region, which costs tens of milliseconds
+    per call on a loaded machine.  (Results do not depend on the thread count.)"""
+    import numba
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(before, n_chunks)))
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(before)
 
 
 def _chunk_counts(n: int) -> np.ndarray:
