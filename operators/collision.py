@@ -4,7 +4,8 @@ Velocity grid: ``v_j = -L + j h``, ``h = 2L/n``, j = 0..n-1 per axis, on the
 periodised box [-L, L)^d.  f is represented by the trigonometric polynomial
 ``f(v) = Σ_k c_k exp(i π k·(v + L)/L)`` with integer modes k in
 [-n/2, n/2 - 1]^d (``c = fftn(f_grid) / n^d``, FFT order).  The Nyquist modes
-are set to zero (they are not Hermitian-paired), so f stays real.
+(of f and of Q̂) are set to zero: they are not Hermitian-paired, and dropping
+them keeps f real and the mode range symmetric.
 
 The Galerkin projection of the truncated operator is
 
@@ -91,15 +92,15 @@ def kernel_table(dim: int, n: int, L: float, R: float, n_radial: int | None = No
 def _numba_kernels():
     import numba as nb
 
+    # Q̂ at the Nyquist modes is dropped (as for f), so the computed range is
+    # symmetric and Q̂_{-k} = conj(Q̂_k): only kx >= 0 is summed.
     @nb.njit(parallel=True, cache=True)
     def direct2(c, G, n):
         half = n // 2
         out = np.zeros((n, n), dtype=np.complex128)
-        for ixu in nb.prange(n):
-            ix = np.int64(ixu)  # prange indices are unsigned: uint - int would be float
-            kx = ix if ix < half else ix - n
-            for iy in range(n):
-                ky = iy if iy < half else iy - n
+        for ixu in nb.prange(half):
+            kx = np.int64(ixu)  # prange indices are unsigned: uint - int would be float
+            for ky in range(-half + 1, half):
                 P = kx * kx + ky * ky
                 acc = 0j
                 for lx in range(max(-half, kx - half + 1), min(half, kx + half + 1)):
@@ -112,20 +113,18 @@ def _numba_kernels():
                         dy = ly - my
                         beta = G[P, dx * dx + dy * dy] - G[0, 4 * (mx * mx + my * my)]
                         acc += c[jlx, (ly + n) % n] * c[jmx, (my + n) % n] * beta
-                out[ix, iy] = acc
+                out[kx, (ky + n) % n] = acc
+                out[(n - kx) % n, (n - ky) % n] = np.conj(acc)
         return out
 
     @nb.njit(parallel=True, cache=True)
     def direct3(c, G, n):
         half = n // 2
         out = np.zeros((n, n, n), dtype=np.complex128)
-        for ixu in nb.prange(n):
-            ix = np.int64(ixu)  # prange indices are unsigned: uint - int would be float
-            kx = ix if ix < half else ix - n
-            for iy in range(n):
-                ky = iy if iy < half else iy - n
-                for iz in range(n):
-                    kz = iz if iz < half else iz - n
+        for ixu in nb.prange(half):
+            kx = np.int64(ixu)
+            for ky in range(-half + 1, half):
+                for kz in range(-half + 1, half):
                     P = kx * kx + ky * ky + kz * kz
                     acc = 0j
                     for lx in range(max(-half, kx - half + 1), min(half, kx + half + 1)):
@@ -144,7 +143,8 @@ def _numba_kernels():
                                 beta = (G[P, dx * dx + dy * dy + dz * dz]
                                         - G[0, 4 * (mx * mx + my * my + mz * mz)])
                                 acc += c[jlx, jly, (lz + n) % n] * c[jmx, jmy, (mz + n) % n] * beta
-                    out[ix, iy, iz] = acc
+                    out[kx, (ky + n) % n, (kz + n) % n] = acc
+                    out[(n - kx) % n, (n - ky) % n, (n - kz) % n] = np.conj(acc)
         return out
 
     return direct2, direct3
@@ -179,9 +179,11 @@ class MaxwellCollision:
 
     # ---------------------------------------------------------- coefficients
     def coefficients(self, f: np.ndarray) -> np.ndarray:
-        c = np.fft.fftn(f) / f.size
+        return self._drop_nyquist(np.fft.fftn(f) / f.size)
+
+    def _drop_nyquist(self, c: np.ndarray) -> np.ndarray:
         nyq = self.n // 2
-        for ax in range(self.dim):  # drop the unpaired Nyquist modes (keeps f real)
+        for ax in range(self.dim):  # the unpaired Nyquist modes (dropping them keeps f real)
             idx = [slice(None)] * self.dim
             idx[ax] = nyq
             c[tuple(idx)] = 0.0
@@ -244,7 +246,7 @@ class MaxwellCollision:
         full = np.fft.fftn(prod) / (n2 * n2)
         h = self.n // 2
         rows = np.r_[0:h, n2 - h:n2]
-        return full[rows[:, None], rows[None, :]]
+        return self._drop_nyquist(full[rows[:, None], rows[None, :]])
 
 
 # --------------------------------------------------------------- conservation
