@@ -240,7 +240,8 @@ class BlackScholes(KolmogorovProblem):
       q = 0.1, so the discount is e^{-0.05 T}), volatilities 0.1 + i/(2d)
       for i = 1..d, correlation 1/2 between all pairs.
 
-    Fields left as None take the payoff's defaults above; ``sigma`` is one
+    The default reference is ``exact`` for call and independent max-call,
+    ``monte-carlo`` otherwise.  Fields left as None take the payoff's defaults above; ``sigma`` is one
     number (all assets) or d numbers.  ``rho`` must make the equicorrelation
     matrix positive definite: -1/(d-1) < rho < 1.
     """
@@ -285,6 +286,9 @@ class BlackScholes(KolmogorovProblem):
             check_range(self, "sigma", float(s), lo=0, lo_open=True)
         check_range(self, "rho", self.rho, lo=-1, hi=1)
         self._cholesky()  # raises InvalidProblem if not positive definite
+        if not self.has_exact:
+            # the natural reference depends on the payoff; the class attribute stays "exact"
+            object.__setattr__(self, "default_reference", "monte-carlo")
 
     # ---- data
     @property
