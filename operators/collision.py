@@ -28,8 +28,8 @@ The Galerkin projection of the truncated operator is
 
       β⁺(l, m) ≈ (π/M) B̃ Σ_p φ(ξ_l·e_p) φ(ξ_m·e_p^⟂),   φ(s) = 2R sinc(R s),
 
-  and each term is a product in physical space: O(M n^d log n) with FFTs
-  zero-padded to 2n (no wrap-around, so the same truncated sum as direct).
+  and each term is a product in physical space: O(M n^d log n) with real FFTs
+  zero-padded to 3n/2 (no wrap-around, so the same truncated sum as direct).
 """
 from __future__ import annotations
 
@@ -206,10 +206,11 @@ class MaxwellCollision:
 
     # ------------------------------------------------------------------- fast
     def _fast_weights(self):
+        """φ_p(l) √w, ψ_p(m) √w on the half spectrum (n, n/2) and the loss kernel."""
         if "fast" not in self._cache:
             n, L, R, M = self.n, self.L, self.R, self.M
             k = signed_modes(n) * (math.pi / L)
-            kx, ky = np.meshgrid(k, k, indexing="ij")
+            kx, ky = np.meshgrid(k, k[: n // 2], indexing="ij")
             theta = math.pi * np.arange(M) / M
             ex, ey = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
             # φ(s) = ∫_{-R}^{R} e^{iρs} dρ = 2R sinc(Rs)
@@ -221,32 +222,30 @@ class MaxwellCollision:
             self._cache["fast"] = (phi * math.sqrt(wgt), psi * math.sqrt(wgt), loss)
         return self._cache["fast"]
 
-    def _pad(self, c: np.ndarray) -> np.ndarray:
-        """Coefficients (..., n, n) -> zero-padded (..., 2n, 2n) in FFT order."""
-        n, h = self.n, self.n // 2
-        out = np.zeros(c.shape[:-2] + (2 * n, 2 * n), dtype=complex)
-        rows = np.r_[0:h, 2 * n - h:2 * n]
-        out[..., rows[:, None], rows[None, :]] = c
-        return out
-
     def _fast(self, c: np.ndarray) -> np.ndarray:
+        from scipy import fft as sfft
         phi, psi, loss = self._fast_weights()
-        n2 = 2 * self.n
-        s = (n2, n2)
-        # Hermitian coefficients -> real functions: inverse real FFTs on the padded grid
-        half_cols = n2 // 2 + 1
+        n, h = self.n, self.n // 2
+        # products of two functions with modes |k_i| < n/2 have modes |k_i| < n - 1:
+        # a padded grid of 3n/2 points keeps the wanted modes free of wrap-around
+        P = 3 * n // 2
+        ch = c[:, :h]  # half spectrum (k_y >= 0); the rest follows from Hermitian symmetry
 
-        def to_phys(a):
-            pad = self._pad(a)[..., :half_cols]
-            return np.fft.irfftn(pad, s=s, axes=(-2, -1)) * (n2 * n2)
+        def to_phys(a: np.ndarray) -> np.ndarray:
+            pad = np.zeros(a.shape[:-2] + (P, P // 2 + 1), dtype=complex)
+            pad[..., :h, :h] = a[..., :h, :]
+            pad[..., P - h:, :h] = a[..., h:, :]
+            return sfft.irfft2(pad, s=(P, P), workers=1) * (P * P)
 
-        A = to_phys(c[None] * phi)
-        Bp = to_phys(c[None] * psi)
-        prod = np.einsum("pij,pij->ij", A, Bp) - to_phys(c) * to_phys(c * loss)
-        full = np.fft.fftn(prod) / (n2 * n2)
-        h = self.n // 2
-        rows = np.r_[0:h, n2 - h:n2]
-        return self._drop_nyquist(full[rows[:, None], rows[None, :]])
+        A = to_phys(ch[None] * phi)
+        Bp = to_phys(ch[None] * psi)
+        prod = np.einsum("pij,pij->ij", A, Bp) - to_phys(ch) * to_phys(ch * loss)
+        half = sfft.rfft2(prod, workers=1)[np.r_[0:h, P - h:P], :h] / (P * P)
+        full = np.zeros((n, n), dtype=complex)
+        full[:, :h] = half
+        flip = (-np.arange(n)) % n
+        full[:, n - np.arange(1, h)] = np.conj(half[flip, 1:h])
+        return self._drop_nyquist(full)
 
 
 # --------------------------------------------------------------- conservation

@@ -85,7 +85,7 @@ class Spectral(Solver):
     n: int = 32
     L: float | None = None
     fast: bool = False
-    M: int = 16
+    M: int = 8
     dt: float = 0.05
     conservative: bool = True
 
