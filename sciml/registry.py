@@ -71,6 +71,14 @@ DATASETS: dict[str, Entry] = {
 
 TABLES = {"problem": PROBLEMS, "solver": SOLVERS, "dataset": DATASETS}
 
+#: how to get a missing dependency
+INSTALL_HINTS = {
+    "dolfinx": "apt-get install python3-dolfinx python3-h5py, and a venv made with "
+               "/usr/bin/python3 -m venv --system-site-packages (scripts/setup.sh does both)",
+    "petsc4py": "apt-get install python3-dolfinx (it brings petsc4py)",
+    "ufl": "apt-get install python3-dolfinx (it brings ufl)",
+}
+
 
 def _module_exists(name: str) -> bool:
     try:
@@ -99,8 +107,9 @@ def load(kind: str, name: str) -> Any:
         raise err(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}")
     ok, why = availability(kind, name)
     if not ok:
-        raise MissingDependency(f"{kind} {name!r} is unavailable ({why}); "
-                                "run scripts/setup.sh to install the dependencies")
+        missing = why.removeprefix("missing dependency: ").split(", ")
+        hint = next((INSTALL_HINTS[m] for m in missing if m in INSTALL_HINTS), "run scripts/setup.sh")
+        raise MissingDependency(f"{kind} {name!r} is unavailable ({why}); to install: {hint}")
     module, attr = table[name].target.split(":")
     return getattr(importlib.import_module(module), attr)
 

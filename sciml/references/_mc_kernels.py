@@ -41,6 +41,42 @@ def _phi(y: np.ndarray, code: int, K: float) -> float:
     return max(K - m, 0.0)
 
 
+@nb.njit(cache=True, inline="always")
+def _fold(tmp: np.ndarray, xrow: np.ndarray, gi: float, mult: bool, code: int, first: bool) -> None:
+    """tmp[n] <- tmp[n] (op) y_i[n] with y_i = x_i + g_i or x_i * g_i, for all points n.
+
+    The loop runs over points (contiguous), so it vectorises; ``op`` is + of
+    squares (paraboloid, gaussian), max (max-call), min (put-min), or the
+    first coordinate (call)."""
+    N = tmp.shape[0]
+    if code <= 1:
+        for n in range(N):
+            v = xrow[n] * gi if mult else xrow[n] + gi
+            tmp[n] = v * v if first else tmp[n] + v * v
+    elif code == 3:
+        for n in range(N):
+            v = xrow[n] * gi if mult else xrow[n] + gi
+            tmp[n] = v if first else max(tmp[n], v)
+    elif code == 4:
+        for n in range(N):
+            v = xrow[n] * gi if mult else xrow[n] + gi
+            tmp[n] = v if first else min(tmp[n], v)
+    elif first:  # call: only the first coordinate matters
+        for n in range(N):
+            tmp[n] = xrow[n] * gi if mult else xrow[n] + gi
+
+
+@nb.njit(cache=True, inline="always")
+def _finish(v: float, code: int, K: float) -> float:
+    if code == 0:
+        return v
+    if code == 1:
+        return math.exp(-v)
+    if code == 4:
+        return max(K - v, 0.0)
+    return max(v - K, 0.0)
+
+
 @nb.njit(cache=True, parallel=True)
 def chunk_sums(x, seeds, counts, kind, scheme, steps, T, drift, s0, s1, L, antithetic, code, K):
     """Per-chunk sums of the samples and of their squares at each point.
@@ -50,6 +86,7 @@ def chunk_sums(x, seeds, counts, kind, scheme, steps, T, drift, s0, s1, L, antit
     """
     n_chunks = seeds.shape[0]
     N, d = x.shape
+    xT = np.ascontiguousarray(x.T)  # coordinates by rows: inner loops run over points
     S1 = np.zeros((n_chunks, N))
     S2 = np.zeros((n_chunks, N))
     dt = T / steps
@@ -61,6 +98,7 @@ def chunk_sums(x, seeds, counts, kind, scheme, steps, T, drift, s0, s1, L, antit
         w = np.empty((steps, d))
         g = np.empty(d)
         y = np.empty(d)
+        tmp = np.empty(N)
         acc = np.zeros(N)
         for _ in range(counts[c]):
             for k in range(steps):
@@ -76,16 +114,16 @@ def chunk_sums(x, seeds, counts, kind, scheme, steps, T, drift, s0, s1, L, antit
             for sgn_i in range(n_sign):
                 sgn = 1.0 - 2.0 * sgn_i
                 if scheme == EXACT:
-                    # the per-path factor, shared by all points
+                    # the per-path factor g, shared by all points: X_T = x + g or x * g
                     for i in range(d):
                         if kind == BROWNIAN:
                             g[i] = s0[i] * math.sqrt(T) * sgn * w[0, i]
                         else:
                             g[i] = math.exp((drift[i] - 0.5 * s1[i] * s1[i]) * T + s1[i] * math.sqrt(T) * sgn * w[0, i])
+                    for i in range(d):
+                        _fold(tmp, xT[i], g[i], kind == GBM, code, i == 0)
                     for n in range(N):
-                        for i in range(d):
-                            y[i] = x[n, i] + g[i] if kind == BROWNIAN else x[n, i] * g[i]
-                        acc[n] += _phi(y, code, K)
+                        acc[n] += _finish(tmp[n], code, K)
                 else:
                     for n in range(N):
                         for i in range(d):

@@ -1,0 +1,147 @@
+"""``sciml data ct-ellipses``: random-ellipse phantoms and their sinograms in HDF5.
+
+Image k of a set with ``seed`` S is the problem ``ct`` with
+``phantom=ellipses`` and ``seed = 10**6 * (S + 1) + k`` (so dataset images
+never coincide with the problem's own small seeds and every image can be
+re-created with ``sciml solve ct -p seed=...``).  The first images are the
+training split, then validation, then test.
+
+File layout (``schema = "sciml-ct-dataset/1"``)::
+
+    phantoms   (count, n, n) float32     ground truth (pixel means)
+    sinograms  (count, angles, detectors) float32   noisy data
+    seeds      (count,) int64            the problem seed of each image
+    attrs: schema, config (JSON: geometry, noise, seed, count, splits), completed
+
+Writing is chunked and resumable: work goes to ``<out>.partial``; after each
+chunk ``completed`` is updated and flushed; a rerun with the same arguments
+continues from there; the finished file is renamed to ``out`` (atomic), so
+``out`` exists only when complete.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core import DataError, InvalidOption, InvalidProblem
+from ..progress import bar
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "sciml-ct-dataset/1"
+SEED_STRIDE = 10 ** 6
+
+__all__ = ["generate", "load", "image_seed", "SCHEMA"]
+
+
+def image_seed(seed: int, k: int) -> int:
+    """Problem seed of image ``k`` of a dataset generated with ``seed``."""
+    return SEED_STRIDE * (int(seed) + 1) + int(k)
+
+
+def _splits(count: int, val_fraction: float, test_fraction: float) -> dict[str, list[int]]:
+    n_val = int(round(count * val_fraction))
+    n_test = int(round(count * test_fraction))
+    n_train = count - n_val - n_test
+    if n_train < 1:
+        raise InvalidOption(f"ct-ellipses: count={count} leaves no training images "
+                            f"(val_fraction={val_fraction}, test_fraction={test_fraction})")
+    return {"train": [0, n_train], "val": [n_train, n_train + n_val], "test": [n_train + n_val, count]}
+
+
+def generate(*, out: str | os.PathLike, progress: bool = False, n: int = 128, angles: int = 30,
+             count: int = 1000, seed: int = 0, angle_range: float = 180.0, detectors: int = 0,
+             noise: str = "gaussian", noise_level: float = 0.025, photons: float = 1e4,
+             inverse_crime: bool = False, oversample: int = 2, val_fraction: float = 0.1,
+             test_fraction: float = 0.1, chunk: int = 64) -> Path:
+    """Write ``count`` ellipse phantoms and noisy sinograms to ``out`` (see module doc).
+    ``detectors=0`` means the default ceil(sqrt(2) n)."""
+    import h5py
+    from problems.tomography import CT
+
+    if count < 1:
+        raise InvalidOption(f"ct-ellipses: count={count} must be >= 1")
+    if chunk < 1:
+        raise InvalidOption(f"ct-ellipses: chunk={chunk} must be >= 1")
+    for key, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not 0 <= v < 1:
+            raise InvalidOption(f"ct-ellipses: {key}={v} is out of range; allowed: [0, 1)")
+    if detectors < 0:
+        raise InvalidProblem(f"ct-ellipses: detectors={detectors} must be >= 1 (0 = automatic)")
+
+    def problem(k: int) -> CT:
+        return CT(n=n, angles=angles, angle_range=angle_range, detectors=detectors or None,
+                  phantom="ellipses", noise=noise, noise_level=noise_level, photons=photons,
+                  seed=image_seed(seed, k), inverse_crime=inverse_crime, oversample=oversample)
+
+    p0 = problem(0)  # validates every problem field before any work
+    geom = p0.geometry()
+    config: dict[str, Any] = {
+        "geometry": geom.config(), "noise": noise, "noise_level": float(noise_level),
+        "photons": float(photons), "inverse_crime": bool(inverse_crime), "oversample": int(oversample),
+        "seed": int(seed), "count": int(count), "seed_stride": SEED_STRIDE,
+        "splits": _splits(count, val_fraction, test_fraction)}
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    if partial.exists():
+        with h5py.File(partial, "r") as f:
+            old = json.loads(f.attrs["config"])
+        if old != json.loads(json.dumps(config)):
+            raise DataError(f"{partial} was started with other arguments; delete it or rerun with "
+                            f"the same arguments to resume (differences: "
+                            f"{sorted(k for k in config if old.get(k) != json.loads(json.dumps(config))[k])})")
+        mode = "a"
+    else:
+        mode = "w"
+    with h5py.File(partial, mode) as f:
+        if mode == "w":
+            f.attrs["schema"] = SCHEMA
+            f.attrs["config"] = json.dumps(config)
+            f.attrs["completed"] = 0
+            f.create_dataset("phantoms", (count, n, n), dtype="f4", chunks=(min(chunk, count), n, n))
+            f.create_dataset("sinograms", (count, *geom.sino_shape), dtype="f4",
+                             chunks=(min(chunk, count), *geom.sino_shape))
+            f.create_dataset("seeds", data=np.array([image_seed(seed, k) for k in range(count)], dtype=np.int64))
+        done = int(f.attrs["completed"])
+        if done:
+            log.info("resuming %s at image %d of %d", partial, done, count)
+        with bar(count, "ct-ellipses", progress) as pb:
+            pb.update(done)
+            for start in range(done, count, chunk):
+                stop = min(start + chunk, count)
+                imgs = np.empty((stop - start, n, n), dtype=np.float32)
+                sinos = np.empty((stop - start, *geom.sino_shape), dtype=np.float32)
+                for k in range(start, stop):
+                    pk = problem(k)
+                    imgs[k - start] = pk.image()
+                    sinos[k - start] = pk.sinogram()
+                f["phantoms"][start:stop] = imgs
+                f["sinograms"][start:stop] = sinos
+                f.attrs["completed"] = stop
+                f.flush()
+                pb.update(stop - start)
+    os.replace(partial, target)
+    return target
+
+
+def load(path: str | os.PathLike, split: str | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(phantoms, sinograms, config) of a dataset file, all images or one split."""
+    import h5py
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"dataset {p} does not exist; create it with `sciml data ct-ellipses --out {p}`")
+    try:
+        with h5py.File(p, "r") as f:
+            if f.attrs.get("schema") != SCHEMA:
+                raise DataError(f"{p} is not a CT dataset (schema {f.attrs.get('schema')!r})")
+            config = json.loads(f.attrs["config"])
+            lo, hi = config["splits"][split] if split else (0, config["count"])
+            return f["phantoms"][lo:hi], f["sinograms"][lo:hi], config
+    except OSError as exc:
+        raise DataError(f"cannot read dataset {p}: {exc}") from None
