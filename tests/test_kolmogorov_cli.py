@@ -64,3 +64,14 @@ def test_subprocess_exit_code():
     proc = subprocess.run([sys.executable, "-m", "sciml.cli", "solve", "black-scholes", "--solver", "exact",
                            "-p", "payoff=call", "-p", "d=3", "--json"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == "" and "payoff=call" in proc.stderr
+
+
+def test_out_file_round_trip(tmp_path, capsys):
+    from sciml import io
+    out = tmp_path / "run.h5"
+    code, _, err = _solve(capsys, "heat", "--solver", "deep-kolmogorov", "-p", "d=3", "-p", "n_test=10",
+                          "-o", "steps=10", "-o", "batch=64", "--out", str(out))
+    assert code == 0, err
+    (run,) = io.load(out)
+    assert run["solver"] == "deep-kolmogorov" and "param.0.weight" in run["state"]
+    assert len(run["stats"]["loss_history"]) == 10

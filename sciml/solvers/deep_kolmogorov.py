@@ -162,7 +162,7 @@ class DeepKolmogorov(Solver):
                     out[s:s + 65536] = model(xt).squeeze(1).double().cpu().numpy()
             return out
 
-        state = {f"param/{k}": v.detach().cpu().double().numpy() for k, v in net.state_dict().items()
+        state = {f"param.{k}": v.detach().cpu().double().numpy() for k, v in net.state_dict().items()
                  if v.is_floating_point()}
         state["output_scale"] = np.array([y_mean, y_std])
         samples = self.steps * self.batch
