@@ -16,7 +16,7 @@ import numpy as np
 from ..core import InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, check_range
 from ..progress import bar
 
-__all__ = ["FBP", "SIRT", "TV", "grad", "div"]
+__all__ = ["FBP", "SIRT", "TV", "grad", "div", "chambolle_pock_tv"]
 
 _FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
@@ -101,10 +101,10 @@ class SIRT(Solver):
 
 
 def grad(x: np.ndarray) -> np.ndarray:
-    """Forward differences (2, n, n) with a zero last difference (Neumann)."""
+    """Forward differences over the last two axes -> (2, ..., n, n), zero last difference."""
     gx = np.zeros((2, *x.shape))
-    gx[0, :, :-1] = x[:, 1:] - x[:, :-1]
-    gx[1, :-1, :] = x[1:, :] - x[:-1, :]
+    gx[0, ..., :, :-1] = x[..., :, 1:] - x[..., :, :-1]
+    gx[1, ..., :-1, :] = x[..., 1:, :] - x[..., :-1, :]
     return gx
 
 
@@ -112,11 +112,50 @@ def div(p: np.ndarray) -> np.ndarray:
     """The negative adjoint of :func:`grad`: <grad x, p> = -<x, div p>."""
     px, py = p
     d = np.zeros(px.shape)
-    d[:, :-1] += px[:, :-1]
-    d[:, 1:] -= px[:, :-1]
-    d[:-1, :] += py[:-1, :]
-    d[1:, :] -= py[:-1, :]
+    d[..., :, :-1] += px[..., :, :-1]
+    d[..., :, 1:] -= px[..., :, :-1]
+    d[..., :-1, :] += py[..., :-1, :]
+    d[..., 1:, :] -= py[..., :-1, :]
     return d
+
+
+def chambolle_pock_tv(radon, y: np.ndarray, weight: float, iterations: int, nonnegative: bool = True,
+                      progress: bool = False) -> tuple[np.ndarray, dict]:
+    """TV-regularised least squares for one sinogram (A, D) or a batch (B, A, D);
+    see :class:`TV` for the functional and step sizes."""
+    from operators.radon import power_norm
+    g = radon.geometry
+    na = radon.norm(iterations=50, seed=0)
+    fwd = lambda v: radon.forward(v) / na  # noqa: E731
+    adj = lambda w: radon.adjoint(w) / na  # noqa: E731
+    yk = np.asarray(y, dtype=np.float64) / na
+    lead = yk.shape[:-2]
+    knorm = power_norm(lambda v: adj(fwd(v)) - div(grad(v)), g.image_shape, iterations=50, seed=1)
+    tau = sigma = 0.99 / (1.01 * knorm)  # 1 % margin: power iteration converges from below
+    x = np.zeros((*lead, *g.image_shape))
+    xbar = x.copy()
+    p = np.zeros_like(yk)
+    q = np.zeros((2, *x.shape))
+    with bar(iterations, "tv", progress) as pb:
+        for it in range(iterations):
+            p = (p + sigma * (fwd(xbar) - yk)) / (1.0 + sigma)
+            q = q + sigma * grad(xbar)
+            if weight > 0:
+                q = q / np.maximum(1.0, np.sqrt(q[0] ** 2 + q[1] ** 2) / weight)
+            else:
+                q = np.zeros_like(q)
+            x_old = x
+            x = x - tau * (adj(p) - div(q))
+            if nonnegative:
+                np.maximum(x, 0.0, out=x)
+            xbar = 2.0 * x - x_old
+            if not np.isfinite(x).all():
+                raise SolverDiverged(f"tv: non-finite iterate at step {it}", step=it)
+            pb.update(1)
+    obj = 0.5 * np.sum((fwd(x) - yk) ** 2, axis=(-2, -1)) + weight * np.sum(
+        np.sqrt(np.sum(grad(x) ** 2, axis=0)), axis=(-2, -1))
+    return x, {"steps": iterations, "objective": obj.tolist() if lead else float(obj),
+               "operator_norm": na, "k_norm": knorm}
 
 
 @dataclass(frozen=True)
@@ -145,39 +184,12 @@ class TV(Solver):
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
-        from operators.radon import power_norm
         from problems.tomography import image_solution
         self.check_problem(problem)
         t0 = time.perf_counter()
         radon, y = _setup(problem)
-        g = radon.geometry
-        na = radon.norm(iterations=50, seed=0)
-        fwd = lambda v: radon.forward(v) / na  # noqa: E731
-        adj = lambda w: radon.adjoint(w) / na  # noqa: E731
-        yk = y / na
-        knorm = power_norm(lambda v: adj(fwd(v)) - div(grad(v)), g.image_shape, iterations=50, seed=1)
-        tau = sigma = 0.99 / (1.01 * knorm)  # 1 % margin: power iteration converges from below
-        x = np.zeros(g.image_shape)
-        xbar = x.copy()
-        p = np.zeros(g.sino_shape)
-        q = np.zeros((2, *g.image_shape))
-        with bar(self.iterations, "tv", progress) as pb:
-            for it in range(self.iterations):
-                p = (p + sigma * (fwd(xbar) - yk)) / (1.0 + sigma)
-                q = q + sigma * grad(xbar)
-                mag = np.maximum(1.0, np.sqrt(q[0] ** 2 + q[1] ** 2) / max(self.weight, 1e-300))
-                q = q / mag if self.weight > 0 else np.zeros_like(q)
-                x_old = x
-                x = x - tau * (adj(p) - div(q))
-                if self.nonnegative:
-                    np.maximum(x, 0.0, out=x)
-                xbar = 2.0 * x - x_old
-                if not np.isfinite(x).all():
-                    raise SolverDiverged(f"tv: non-finite iterate at step {it}", step=it)
-                pb.update(1)
-        obj = 0.5 * float(np.sum((fwd(x) - yk) ** 2)) + self.weight * float(
-            np.sum(np.sqrt(np.sum(grad(x) ** 2, axis=0))))
-        return image_solution(x, {"wall_s": time.perf_counter() - t0, "steps": self.iterations,
-                                  "objective": obj, "operator_norm": na, "k_norm": knorm})
+        x, stats = chambolle_pock_tv(radon, y, self.weight, self.iterations, self.nonnegative, progress)
+        stats["wall_s"] = time.perf_counter() - t0
+        return image_solution(x, stats)
 
 
