@@ -19,6 +19,8 @@ FEM solutions (``darcy-fem``).  Conventions shared by the three:
   CPU budgets); ``eval_every`` > 0 records the test error every so many
   epochs in ``stats['curve']`` as (epoch, train seconds, mean rel L2) for an
   error-vs-time curve (it is never used to select a model);
+* ``threads``: torch intra-op threads during the solve (0: leave torch's
+  setting; restored afterwards);
 * ``checkpoint=PATH`` writes the trained model with its configuration
   (:func:`sciml.io.save_checkpoint`); ``load=PATH`` skips training and uses
   that model (:func:`load_operator`): the predictions are identical.
@@ -191,6 +193,7 @@ class _OperatorLearner(Solver):
     eval_every: int = 0
     checkpoint: str = ""
     load: str = ""
+    threads: int = 1
 
     def __post_init__(self) -> None:
         e = InvalidOption
@@ -205,6 +208,7 @@ class _OperatorLearner(Solver):
         check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=e)
         check_range(self, "time_limit", self.time_limit, lo=0, error=e)
         check_range(self, "eval_every", self.eval_every, lo=0, error=e)
+        check_range(self, "threads", self.threads, lo=0, error=e)
         self._check_arch()
 
     def _check_arch(self) -> None:
@@ -221,6 +225,18 @@ class _OperatorLearner(Solver):
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
         self.check_problem(problem)
+        import torch
+        before = torch.get_num_threads()
+        if self.threads:
+            # intra-op threads for this solve only (restored below): on a shared
+            # machine OpenMP spinning with >1 thread is several times slower
+            torch.set_num_threads(self.threads)
+        try:
+            return self._solve(problem, seed=seed, device=device, progress=progress)
+        finally:
+            torch.set_num_threads(before)
+
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         from ..torch_utils import count_parameters, seeded, torch_device, torch_dtype
         dev = torch_device(device)
         dt = torch_dtype(self.dtype)
