@@ -108,8 +108,8 @@ class OperatorModel:
         from ..io import save_checkpoint
         config = {"schema": CONFIG_SCHEMA, "kind": self.kind, "arch": self.arch, "res": self.res,
                   "dtype": self.dtype}
-        arrays = {f"net/{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
-        arrays.update({f"norm/{k}": np.asarray(v) for k, v in self.norm.items()})
+        arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
+        arrays.update({f"norm.{k}": np.asarray(v) for k, v in self.norm.items()})
         save_checkpoint(path, config, arrays)
 
 
@@ -142,9 +142,9 @@ def load_operator(path: str, device: str = "cpu") -> OperatorModel:
     try:
         kind, arch, res, dtype = config["kind"], config["arch"], int(config["res"]), config["dtype"]
         net = build_network(kind, arch, res).to(device=torch_device(device), dtype=torch_dtype(dtype))
-        state = {k[4:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("net/")}
+        state = {k[4:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("net.")}
         net.load_state_dict(state, strict=True)
-        norm = {k[5:]: v for k, v in arrays.items() if k.startswith("norm/")}
+        norm = {k[5:]: v for k, v in arrays.items() if k.startswith("norm.")}
     except (KeyError, RuntimeError) as exc:
         raise DataError(f"checkpoint {path} is corrupt or does not match its configuration: {exc}") from None
     return OperatorModel(kind, arch, res, net, norm, dtype=dtype, device=device)
