@@ -180,8 +180,9 @@ def _rates(cells: list[dict[str, Any]], focus: list[str]) -> list[dict[str, Any]
                     out.append({"solver": group[0]["solver"], "solver_spec": spec_name, "option": opt,
                                 "fixed": json.loads(fixed_key), "metric": m, **fit,
                                 "declared": declared.get(m),
-                                "points": [[x, float(np.exp(np.mean(np.log(by_x[x])))), len(by_x[x])]
-                                           for x in xs]})
+                                # [x, geometric mean, seeds, min, max] of the error at each x
+                                "points": [[x, float(np.exp(np.mean(np.log(by_x[x])))), len(by_x[x]),
+                                            min(by_x[x]), max(by_x[x])] for x in xs]})
     return out
 
 

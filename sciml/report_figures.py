@@ -65,7 +65,10 @@ def _convergence(out: Path, p: Mapping[str, Any]) -> list[tuple[Path, str]]:
                 x = np.array([q[0] for q in r["points"]])
                 y = np.array([q[1] for q in r["points"]])
                 lab = ", ".join(f"{k}={r['fixed'][k]}" for k in fixed_keys) or r["solver"]
-                ax.loglog(x, y, "o-", color=col, label=f"{lab}: r={r['rate']:.2f}")
+                lo_hi = np.maximum(0.0, np.array([[q[1] - q[3], q[4] - q[1]] for q in r["points"]]).T)  # seeds
+                ax.errorbar(x, y, yerr=lo_hi, fmt="o-", color=col, capsize=2, label=f"{lab}: r={r['rate']:.2f}")
+                ax.set_xscale("log")
+                ax.set_yscale("log")
                 c = math.exp(np.mean(np.log(y) + r["rate"] * np.log(x)))
                 ax.loglog(x, c * x ** -r["rate"], "--", color=col, lw=0.8)
                 if r["declared"] is not None:  # drawn a factor 2 below the data so both stay visible
@@ -74,7 +77,7 @@ def _convergence(out: Path, p: Mapping[str, Any]) -> list[tuple[Path, str]]:
                 ticks.update(x.tolist())
             _plain_ticks(ax, sorted(ticks))
             ax.set_xlabel(opt)
-            ax.set_ylabel(f"{m} (geometric mean over seeds)")
+            ax.set_ylabel(f"{m} (geometric mean, seed range)")
             ax.set_title(f"{rates[0]['solver']}: {m}", fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=7)

@@ -16,7 +16,8 @@ A study is described by a TOML file (or the same structure as a dict)::
     [[solver]]
     name = "fem"
     options = { degree = [1, 2], n = [8, 16, 32, 64] }
-    problems = ["poisson"]            # optional: pair only with these problems
+    problems = ["poisson"]            # optional: pair only with these (default: all it accepts)
+    seeds = [0]                       # optional: this solver's seeds (a deterministic method)
 
 A list value is a grid axis (an empty list is an error), except for a
 ``tuple[...]`` field, where a list of numbers is one value and a list of
@@ -93,7 +94,7 @@ SCHEMA = "sciml-study/1"
 REFERENCE_SEED = 2 ** 31 - 1
 _TOP_KEYS = ("problem", "solver", "seeds", "metrics", "device", "reference_seed", "title", "description")
 _PROBLEM_KEYS = ("name", "params", "reference", "reference_options")
-_SOLVER_KEYS = ("name", "options", "problems")
+_SOLVER_KEYS = ("name", "options", "problems", "seeds")
 
 
 class StudyError(SciMLError, ValueError):
@@ -331,6 +332,20 @@ def _check_reference(ref: Solver, problem: Problem, where: str) -> None:
                              f"set reference = {problem.default_reference!r}")
 
 
+def _seeds(raw: Any, where: str) -> list[int]:
+    seeds = [raw] if isinstance(raw, int) and not isinstance(raw, bool) else raw
+    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                              for s in seeds):
+        raise StudyError(f"{where}: seeds must be a non-negative integer or a list of them")
+    if not seeds:
+        raise StudyError(f"{where}: seeds = [] is an empty grid")
+    return sorted(set(seeds))
+
+
+def _accepts(cls: type, problem: Problem) -> bool:
+    return "*" in cls.accepts or problem.name in cls.accepts
+
+
 def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
     """Parse and validate a study (file or dict) without running anything.
 
@@ -340,14 +355,7 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
     for key in data:
         if key not in _TOP_KEYS:
             raise StudyError(f"{src.where(key=key)}: unknown key {key!r}; allowed: {', '.join(_TOP_KEYS)}")
-    seeds = data.get("seeds", [0])
-    seeds = [seeds] if isinstance(seeds, int) else seeds
-    if not isinstance(seeds, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
-                                              for s in seeds):
-        raise StudyError(f"{src.where(key='seeds')}: seeds must be a non-negative integer or a list of them")
-    if not seeds:
-        raise StudyError(f"{src.where(key='seeds')}: seeds = [] is an empty grid")
-    seeds = sorted(set(seeds))
+    seeds = _seeds(data.get("seeds", [0]), src.where(key="seeds"))
     device = data.get("device", "cpu")
     if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
         raise StudyError(f"{src.where(key='device')}: device={device!r}; choose cpu or cuda")
@@ -407,15 +415,22 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
                                      f"problems: {', '.join(sorted(known))}")
         solvers = [_build(cls, values, where("options"), InvalidOption)
                    for values in _grid(cls, entry.get("options"), "option", where)]
-        paired = [inst for inst in instances if only is None or inst[0] in only or inst[1].name in only]
+        these_seeds = _seeds(entry["seeds"], where("seeds")) if "seeds" in entry else seeds
+        if only is None:  # every problem of the study the solver accepts by name
+            paired = [inst for inst in instances if _accepts(cls, inst[1])]
+            if not paired:
+                names = sorted({inst[1].name for inst in instances})
+                raise StudyError(f"{where('name')}: solver {cls.name!r} does not accept problem "
+                                 f"{', '.join(map(repr, names))}; it accepts: {', '.join(cls.accepts) or 'none'}")
+        else:
+            paired = [inst for inst in instances if inst[0] in only or inst[1].name in only]
         for pname, problem, job, _ in paired:
             for solver in solvers:
                 try:
                     solver.check_problem(problem)
                 except SciMLError as exc:
-                    hint = "" if only is not None else "; restrict it with problems = [...]"
-                    raise StudyError(f"{where('name')}: {exc}{hint}") from None
-                for seed in seeds:
+                    raise StudyError(f"{where('name')}: {exc}") from None
+                for seed in these_seeds:
                     key = {"problem": pname, "params": problem.params(), "reference": job.key,
                            "solver": name, "options": solver.options(), "seed": seed, "device": device}
                     cid = _digest(key)

@@ -53,6 +53,28 @@ def test_plan_expands_grids_and_ids_do_not_depend_on_spelling(tmp_path):
     assert study.declared_rates(pl.cells[0].solver) == {"n": {"rel_l2": 1.5}}
 
 
+def test_solvers_pair_with_the_problems_they_accept_and_may_have_their_own_seeds(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(f"""seeds = [0, 1]
+[[problem]]
+name = "{TOYS}:Series"
+[[problem]]
+name = "poisson"
+params = {{ d = 1 }}
+[[solver]]
+name = "{TOYS}:Truncated"
+options = {{ n = [4, 8] }}
+seeds = [5]
+[[solver]]
+name = "exact"
+""")
+    cells = study.plan(spec).cells
+    pairs = sorted((c.solver.name, c.problem.name, c.seed) for c in cells)
+    assert pairs == [("exact", "poisson", 0), ("exact", "poisson", 1), ("exact", "toy-series", 0),
+                     ("exact", "toy-series", 1), ("toy-truncated", "toy-series", 5),
+                     ("toy-truncated", "toy-series", 5)]
+
+
 def test_run_writes_cells_index_and_the_rate_of_the_truncation_error(tmp_path):
     ns = (4, 8, 16, 32, 64)
     res = study.run(toy_spec(tmp_path, ns=ns), out=tmp_path / "out", progress=True)
