@@ -91,6 +91,13 @@ class SemilinearProblem(Problem):
         """f in BSDE variables: y = u, z = sigma^T ∇u (torch tensors)."""
         return self.f(y)
 
+    def g_torch(self, x: Any) -> Any:
+        """g on a torch batch (n, d) -> (n, 1)."""
+        return self.g_radial_torch((x * x).sum(dim=1, keepdim=True))
+
+    def g_radial_torch(self, r: Any) -> Any:
+        return self.g_radial(r)   # the rational g's are written with operators only
+
     def mlp_code(self) -> tuple[int, np.ndarray]:
         """(nonlinearity id, float parameters) for the Numba MLP kernels."""
         raise InvalidOption(f"problem {self.name!r} has no multilevel-Picard kernel")
@@ -112,8 +119,8 @@ class SemilinearProblem(Problem):
         return None
 
 
-def _g_ac(r: np.ndarray) -> np.ndarray:
-    return 1.0 / (2.0 + 0.4 * np.asarray(r, dtype=float))
+def _g_ac(r: Any) -> Any:
+    return 1.0 / (2.0 + 0.4 * r)
 
 
 @dataclass(frozen=True)
@@ -229,6 +236,10 @@ class HJB(SemilinearProblem):
     def g_radial(self, r: np.ndarray) -> np.ndarray:
         return np.log(0.5 * (1.0 + np.asarray(r, dtype=float)))
 
+    def g_radial_torch(self, r: Any) -> Any:
+        import torch
+        return torch.log(0.5 * (1.0 + r))
+
     def f(self, u: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
         if grad is None:
             raise InvalidOption("hjb: f needs the gradient")
@@ -293,6 +304,9 @@ class DefaultRisk(SemilinearProblem):
 
     def g(self, x: np.ndarray) -> np.ndarray:
         return np.min(np.atleast_2d(np.asarray(x, dtype=float)), axis=1)
+
+    def g_torch(self, x: Any) -> Any:
+        return x.min(dim=1, keepdim=True).values
 
     def Q(self, u: Any) -> Any:
         slope = (self.gamma_h - self.gamma_l) / (self.v_h - self.v_l)

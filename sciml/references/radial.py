@@ -40,6 +40,7 @@ __all__ = ["Radial", "transition_matrix", "radial_solve"]
 
 ORDER_JOINT = 1.0          # nodes and steps doubled together: O(h^2 + drho^2 / h) = O(h)
 ORDER_EXTRAPOLATED = 2.0   # after one Richardson step
+ORDER_INTERPOLATION = 2.0  # one heat step: piecewise-linear interpolation in r, drho -> 0
 
 
 def _band(rho: np.ndarray, h: float, d: int, z: float) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,8 @@ minimising E|Y_N - g(X_N)|^2 with Adam.  ``network="per-step"`` is the
 paper's one subnetwork per time step (d -> width -> width -> d, ReLU, batch
 normalisation optional); all subnetworks are evaluated in one batched
 matrix product because X does not depend on them.  ``network="shared"`` is
-one network of (t, x).  Batch normalisation always uses the statistics of
+one network of (t, x).  ``threads`` is torch's intra-op thread count during
+the solve (restored afterwards).  Batch normalisation always uses the statistics of
 the batch at hand (training and validation alike).  As in the authors'
 reference code, network outputs are divided by d (sigma^T ∇u is O(1/d)
 per component here) and batch-norm scales start in [0.1, 0.5]; without
@@ -114,6 +115,7 @@ class DeepBSDE(Solver):
     batch_norm: bool = True
     dtype: Literal["float32", "float64"] = "float64"
     log_every: int = 100
+    threads: int = 1
 
     def __post_init__(self) -> None:
         E = InvalidOption
@@ -129,6 +131,7 @@ class DeepBSDE(Solver):
         check_choice(self, "network", self.network, ("per-step", "shared"), error=E)
         check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=E)
         check_range(self, "log_every", self.log_every, lo=1, error=E)
+        check_range(self, "threads", self.threads, lo=1, hi=4096, error=E)
 
     # ------------------------------------------------------------------ paths
     def _paths(self, torch: Any, problem: Any, n: int, gen: Any, dev: Any, dt_: Any):
@@ -159,6 +162,17 @@ class DeepBSDE(Solver):
     # ------------------------------------------------------------------ solve
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
+        import torch
+        # the tensors are small: one intra-op thread is fastest, and several
+        # spin against each other on a loaded machine (measured 18x slower)
+        saved = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._solve(problem, seed, device, progress)
+        finally:
+            torch.set_num_threads(saved)
+
+    def _solve(self, problem: Problem, seed: int, device: str, progress: bool) -> Solution:
         import torch
         from ..progress import bar
         from ..torch_utils import check_loss, count_parameters, seeded, seeded_generator, torch_device, torch_dtype
@@ -201,7 +215,7 @@ class DeepBSDE(Solver):
             for step in range(1, self.steps + 1):
                 opt.zero_grad(set_to_none=True)
                 loss = loss_of(self.batch)
-                check_loss(float(loss), step, solver=self.name)
+                check_loss(float(loss.detach()), step, solver=self.name)
                 loss.backward()
                 opt.step()
                 sched.step()
