@@ -212,6 +212,8 @@ def analyse(out: str | os.PathLike) -> dict[str, Any]:
             "reference": first["reference"], "primary": primary, "focus": focus, "configs": configs,
             "rates": _rates(group, focus),
             "cells": [c["id"] for c in group],
+            "reference_wall_s": _mean_std([c.get("reference_wall_s") for c in group
+                                           if c["status"] == "done"])[0],
         })
     failed = [{k: c.get(k) for k in ("id", "problem", "params", "solver", "options", "seed", "error", "message")}
               for c in cells if c["status"] == "failed"]
@@ -287,7 +289,9 @@ def write(out: str | os.PathLike) -> Path:
            "mean error ~ option^(-r) (for n cells per side, h = 1/n: the order in h).", ""]
     for p in a["problems"]:
         params = ", ".join(f"{k}={v}" for k, v in p["params"].items())
-        md += [f"## {p['problem']} ({params})", "", f"Reference: `{p['reference']}`.", "", *_table(p), ""]
+        ref_t = "" if p["reference_wall_s"] is None else f" ({p['reference_wall_s']:.3g} s" + \
+            (", computed once and cached)" if p["reference"] != "exact" else ")")
+        md += [f"## {p['problem']} ({params})", "", f"Reference: `{p['reference']}`{ref_t}.", "", *_table(p), ""]
         if p["rates"]:
             md += ["### Convergence rates", "", *_rate_table(p), ""]
         for path, caption in figs.problem_figures(out, p):
