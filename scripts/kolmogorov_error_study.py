@@ -80,6 +80,7 @@ def run(out: Path, seeds: int, quick: bool) -> dict:
 
 def _plot(results: dict, path: Path) -> None:
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
@@ -91,6 +92,9 @@ def _plot(results: dict, path: Path) -> None:
             ax.loglog([r[key]] * len(r["rel_l1_seeds"]), r["rel_l1_seeds"], ".", color="grey", alpha=0.6)
         c = np.polyfit(np.log(xs), np.log(ys), 1)
         ax.loglog(xs, np.exp(np.polyval(c, np.log(xs))), "--", label=f"slope {c[0]:.2f}")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"{v:g}" for v in xs])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel(key)
         ax.set_ylabel("rel_l1 (mean over test points)")
         ax.legend()
