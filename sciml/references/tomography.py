@@ -174,7 +174,7 @@ class TV(Solver):
     name = "tv"
     accepts = ("ct",)
 
-    weight: float = 2e-4
+    weight: float = 1e-3
     iterations: int = 400
     nonnegative: bool = True
 
