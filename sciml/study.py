@@ -629,14 +629,28 @@ class _Inline:
 
 
 class _Pool:
+    """A process pool; a worker that dies (segfault, out of memory) fails the cells
+    in flight (BrokenProcessPool) and the pool is started again for the rest."""
+
     def __init__(self, workers: int, threads: int) -> None:
-        ctx = multiprocessing.get_context("forkserver")
         self.capacity = 2 * workers
-        self._ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                                          initializer=_init_worker, initargs=(threads,))
+        self.threads = threads
+        self._workers = workers
+        self._ex = self._start()
+
+    def _start(self) -> cf.ProcessPoolExecutor:
+        ctx = multiprocessing.get_context("forkserver")
+        return cf.ProcessPoolExecutor(max_workers=self._workers, mp_context=ctx,
+                                      initializer=_init_worker, initargs=(self.threads,))
 
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> cf.Future:
-        return self._ex.submit(fn, arg)
+        try:
+            return self._ex.submit(fn, arg)
+        except cf.process.BrokenProcessPool:
+            log.warning("a worker process died; starting a new pool")
+            self._ex.shutdown(wait=False, cancel_futures=True)
+            self._ex = self._start()
+            return self._ex.submit(fn, arg)
 
     def wait(self, futures: Iterable[Any]) -> set[Any]:
         done, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
@@ -864,10 +878,7 @@ def _executor(executor: str, workers: int, scheduler: str | None, timeout: float
         return _Dask(workers, scheduler, timeout)
     if workers == 1:
         return _Inline()
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    pool = _Pool(workers, threads)
-    pool.threads = threads
-    return pool
+    return _Pool(workers, max(1, (os.cpu_count() or 1) // workers))
 
 
 def run(spec: str | os.PathLike | Mapping[str, Any], *, out: str | os.PathLike,
@@ -962,14 +973,21 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool) 
         return run_cell_task, t
 
     inflight: dict[Any, tuple[str, Any]] = {}
+    suspects: list[tuple[str, Any]] = []  # in flight when a pool worker died: re-run one at a time
+    isolated: set[str] = set()
     failed = 0
     last_index = time.monotonic()
     desc = "study" + (f" ({skipped} cells already done)" if skipped else "")
     pbar = bar(total=len(todo) + n_refs, desc=desc, enabled=progress, unit="run")
     pbar.set_postfix(failed=0)
     try:
-        while ready or inflight:
-            while ready and len(inflight) < ex.capacity:
+        while ready or inflight or suspects:
+            if suspects and not inflight:  # alone, so that a second death names the culprit
+                kind, item = suspects.pop(0)
+                isolated.add(item.id)
+                fn, task = task_of(kind, item)
+                inflight[ex.submit(fn, task)] = (kind, item)
+            while ready and not suspects and len(inflight) < ex.capacity:
                 kind, item = ready.pop(0)
                 fn, task = task_of(kind, item)
                 inflight[ex.submit(fn, task)] = (kind, item)
@@ -981,6 +999,9 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool) 
                     raise
                 except BaseException as exc:  # noqa: BLE001 - a worker died: the cell failed
                     result = _failure(exc)
+                    if isinstance(exc, cf.process.BrokenProcessPool) and item.id not in isolated:
+                        suspects.append((kind, item))  # maybe only in flight beside the culprit
+                        continue
                 pbar.update(1)
                 if kind == "ref":
                     cells = waiting.pop(item.id)

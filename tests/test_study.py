@@ -176,6 +176,20 @@ def test_a_failed_cell_is_recorded_and_the_study_goes_on(tmp_path):
     assert [q[0] for q in r["points"]] == [4, 16, 32]
 
 
+def test_a_worker_that_dies_fails_its_cell_only_and_the_pool_is_restarted(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(f"""[[problem]]
+name = "{TOYS}:Series"
+[[solver]]
+name = "{TOYS}:Truncated"
+options = {{ n = [4, 5, 6, 7, 8, 9], crash_at = 5 }}
+""")
+    res = study.run(spec, out=tmp_path / "out", workers=2, report=False)
+    # the cells in flight beside it are re-run one at a time, which names the culprit
+    assert [c["options"]["n"] for c in res.failed] == [5] and len(res.done) == 5
+    assert res.failed[0]["error"] == "BrokenProcessPool"
+
+
 def test_fail_fast_stops_with_exit_3(tmp_path, capsys):
     from sciml import cli
     spec = toy_spec(tmp_path, ns=(4, 8, 16, 32), fail_at=4)

@@ -57,6 +57,7 @@ class Truncated(Solver):
     noise: float = 0.0
     sleep: float = 0.0
     fail_at: int = 0  # raise SolverDiverged when n == fail_at (tests of failed cells)
+    crash_at: int = 0  # kill the process when n == crash_at (a segfault, as far as the runner sees)
 
     def __post_init__(self) -> None:
         check_range(self, "n", self.n, lo=1, error=InvalidOption)
@@ -65,6 +66,8 @@ class Truncated(Solver):
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu", progress: bool = False) -> Solution:
         if self.n == self.fail_at:
             raise SolverDiverged(f"toy-truncated: told to fail at n={self.n}", step=self.n, loss=float("nan"))
+        if self.n == self.crash_at:
+            os._exit(70)
         if self.sleep:
             time.sleep(self.sleep)
         z = np.random.default_rng([seed, self.n]).standard_normal() if self.noise else 0.0
