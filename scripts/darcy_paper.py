@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run", action="append", required=True, help="SOLVER:KEY=VALUE,...")
     args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
     problem = registry.make_problem("darcy", res=args.res, data=args.data, n_train=args.n_train,
                                     n_test=args.n_test, eval_data=args.eval_data)
