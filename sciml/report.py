@@ -221,7 +221,8 @@ def analyse(out: str | os.PathLike) -> dict[str, Any]:
     for c in cells:
         counts[c["status"]] += 1
     return {"title": spec.get("title", "study"), "description": spec.get("description", ""),
-            "source": index.get("source"), "seeds": spec.get("seeds"), "counts": counts,
+            "source": index.get("source"), "seeds": spec.get("seeds"), "metrics": spec.get("metrics", []),
+            "counts": counts,
             "problems": problems, "failed": failed}
 
 
@@ -296,6 +297,10 @@ def write(out: str | os.PathLike) -> Path:
             md += ["### Convergence rates", "", *_rate_table(p), ""]
         for path, caption in figs.problem_figures(out, p):
             md += [f"![{caption}](figures/{path.name})", "", f"*{caption}*", ""]
+    seen = {m for p in a["problems"] for r in p["configs"] for m in r["mean"]}
+    missing = [m for m in a.get("metrics", []) if m not in seen]
+    if missing and c["done"]:
+        md += [f"Note: no cell reported the metric(s) {', '.join(missing)} named in the study's `metrics`.", ""]
     if a["failed"]:
         md += ["## Failed cells", "", "| cell | problem | solver | options | seed | error |", "|---" * 6 + "|"]
         for f in a["failed"]:

@@ -132,7 +132,8 @@ def _frontier(out: Path, p: Mapping[str, Any]) -> list[tuple[Path, str]]:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     name = f"frontier-{p['problem']}-{p['id']}.png"
-    return [(_save(fig, out, name), f"{p['problem']}: {m} against wall time, every configuration of every solver")]
+    return [(_save(fig, out, name), f"{p['problem']}: {m} against the solver's wall time, every configuration of "
+             "every solver (a worker's first cell of a solver also pays its one-off JIT compilation: FFCx, Numba)")]
 
 
 # ------------------------------------------------------------------- fields

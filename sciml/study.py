@@ -369,6 +369,9 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
     for table, raw in (("problem", problems_raw), ("solver", solvers_raw)):
         if not isinstance(raw, list) or not raw:
             raise StudyError(f"{src.label}: the study needs at least one [[{table}]] table")
+        for k, entry in enumerate(raw):
+            if not isinstance(entry, Mapping):
+                raise StudyError(f"{src.where(table, k)}: each [[{table}]] must be a table, got {entry!r}")
 
     instances: list[tuple[str, Problem, _RefJob, str]] = []
     refs: dict[str, _RefJob] = {}
