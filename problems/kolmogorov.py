@@ -93,6 +93,8 @@ class KolmogorovProblem(Problem):
         check_range(self, "a", self.a, hi=self.b, hi_open=True)
         check_range(self, "b", self.b, lo=self.a, lo_open=True)
         check_range(self, "n_test", self.n_test, lo=1)
+        if isinstance(self.x0, (int, float)):  # a number from Python means every coordinate
+            object.__setattr__(self, "x0", (float(self.x0),))
         if self.x0 is not None:
             if len(self.x0) not in (1, self.d):
                 raise InvalidProblem(f"{self.name}: x0 has {len(self.x0)} values; give 1 (all coordinates) "

@@ -48,6 +48,8 @@ def test_defaults_and_cli_strings():
     assert np.allclose(p.sde().drift, -0.05)
     q = registry.make_problem("black-scholes", d="3", sigma="0.1,0.2,0.3", x0="100")
     assert q.vols.tolist() == [0.1, 0.2, 0.3] and q.value_point().tolist() == [100.0] * 3
+    assert Heat(d=3, x0=0.2).value_point().tolist() == [0.2] * 3  # numbers from Python, too
+    assert BlackScholes(d=2, sigma=0.3).vols.tolist() == [0.3, 0.3]
     h = Heat(d=4, a=-1.0, b=3.0)
     assert h.value_point().tolist() == [1.0] * 4
     x = h.test_points()
