@@ -672,10 +672,17 @@ class _Dask:
                                     "pip install 'dask[distributed]'") from None
         self._distributed = distributed
         self._cluster = None
+        # distributed logs its start-up at INFO on stderr; keep the study's stderr to the
+        # progress bar unless the caller asked for INFO (sciml -v).  Restored in close().
+        self._dlog = logging.getLogger("distributed")
+        self._dlog_level = self._dlog.level
+        if logging.getLogger().getEffectiveLevel() > logging.INFO:
+            self._dlog.setLevel(logging.WARNING)
         if scheduler:
             try:
                 self._client = distributed.Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
             except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address
+                self._dlog.setLevel(self._dlog_level)
                 raise StudyError(f"cannot reach the dask scheduler at {scheduler!r} within {timeout:g} s: "
                                  f"{exc}") from None
             n = sum(w.get("nthreads", 1) for w in self._client.scheduler_info().get("workers", {}).values())
@@ -697,9 +704,12 @@ class _Dask:
         return set(done)
 
     def close(self) -> None:
-        self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        try:
+            self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+        finally:
+            self._dlog.setLevel(self._dlog_level)
 
 
 # ===================================================================== files
