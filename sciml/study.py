@@ -857,6 +857,9 @@ def _prepare_dir(out: Path, plan_: Plan, resume: bool) -> None:
         probe.unlink()
     except OSError as exc:
         raise StudyError(f"--out {out} is not writable: {exc.strerror or exc}") from None
+    for folder in ("cells", "references"):  # leftovers of writes a kill interrupted (one study per DIR)
+        for tmp in (out / folder).glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
     stored = out / "study.json"
     if resume:
         if not stored.exists():

@@ -138,6 +138,7 @@ def test_sigkill_then_resume_gives_every_cell_once_with_the_same_numbers(tmp_pat
     index = study.load_index(out)
     assert index["counts"] == {"done": 12, "failed": 0, "pending": 0}
     assert len({c["id"] for c in index["cells"]}) == 12 and len(list((out / "cells").glob("*.h5"))) == 12
+    assert not list((out / "cells").glob(".*"))  # no temporary files left behind
     for name, text in before.items():  # complete cells were not run again
         if json.loads(text)["status"] == "done":
             assert (out / "cells" / name).read_text() == text
