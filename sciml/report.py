@@ -243,17 +243,17 @@ def _table(p: Mapping[str, Any]) -> list[str]:
     by_solver: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_solver[r["solver_spec"]].append(r)
-    lines = ["| solver | options | seeds | " + " | ".join(metrics) + " | wall s |",
-             "|---" * (len(metrics) + 4) + "|"]
+    head = ["solver", "options", "seeds", *metrics, "wall s"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for group in by_solver.values():
         varying = _varying(group)
         for r in group:
             opts = ", ".join(f"{k}={r['options'][k]}" for k in varying) or "–"
             n = f"{len(r['seeds'])}" + (f" ({r['failed']} failed)" if r["failed"] else "") + \
                 (f" ({r['pending']} pending)" if r["pending"] else "")
-            cells = [_ms(r["mean"].get(m), r["std"].get(m)) for m in metrics]
-            lines.append(f"| {r['solver']} | {opts} | {n} | " + " | ".join(cells) +
-                         f" | {_ms(r['wall_mean'], r['wall_std'])} |")
+            cells = [r["solver"], opts, n, *(_ms(r["mean"].get(m), r["std"].get(m)) for m in metrics),
+                     _ms(r["wall_mean"], r["wall_std"])]
+            lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
