@@ -386,7 +386,8 @@ class DeepONet(_OperatorLearner):
 
 @dataclass(frozen=True)
 class UNet(_OperatorLearner):
-    """U-Net on the grid (Ronneberger et al. 2015) with ``levels`` poolings and ``base`` channels."""
+    """U-Net on the grid (Ronneberger et al. 2015; the shared ``operators/unet.py``) with
+    ``levels`` poolings and ``base`` channels at the finest level."""
 
     name = "unet"
     kind = "unet"
