@@ -1,0 +1,28 @@
+"""The FNO paper's Darcy setting (slow: hours on a CPU; run with -m slow).
+
+Li et al. 2021 (ICLR, table 4) report a mean relative L2 test error of
+0.0108 for FNO at s = 85 with 1000 training and 100 test samples, 500
+epochs.  Needs data/darcy_85.h5 from
+``sciml data darcy --res 85 --count 1100 --seed 0 --out data/darcy_85.h5``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "darcy_85.h5"
+
+
+@pytest.mark.slow
+def test_fno_reaches_the_paper_error_at_res_85():
+    pytest.importorskip("torch")
+    pytest.importorskip("dolfinx")
+    if not DATA.exists():
+        pytest.skip(f"{DATA} missing: generate it with `sciml data darcy --res 85 --count 1100 --out {DATA}`")
+    from sciml import registry
+    from sciml.evaluate import evaluate
+    problem = registry.make_problem("darcy", res=85, data=str(DATA), n_train=1000, n_test=100)
+    solver = registry.make_solver("fno", epochs=500, batch=20, lr=1e-3, schedule="step", step_size=100, gamma=0.5)
+    rec = evaluate(problem, solver, "darcy-fem", seed=0)
+    assert rec.errors["rel_l2"] <= 0.0108
