@@ -265,15 +265,15 @@ class MultilevelPicard(Solver):
               progress: bool = False) -> Solution:
         self.check_problem(problem)
         M = self.M or self.level
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         est, cost = mlp_numba(problem, self.level, M, seed, self.repeats, self.clip)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         if not np.all(np.isfinite(est)):
             from ..core import SolverDiverged
             raise SolverDiverged(f"{self.name}: non-finite estimate at level {self.level}; use clip=true")
         value = float(np.mean(est))
         std = float(np.std(est, ddof=1)) if self.repeats > 1 else float("nan")
-        stats = {"wall_s": wall, "level": self.level, "M": M, "repeats": self.repeats,
+        stats = {"wall_s": wall, "cpu_s": cpu, "level": self.level, "M": M, "repeats": self.repeats,
                  "estimates": est.tolist(), "std": std,
                  "stderr": std / math.sqrt(self.repeats) if self.repeats > 1 else float("nan"),
                  "f_evals": int(cost[:, 0].sum()), "g_evals": int(cost[:, 1].sum()),

@@ -19,7 +19,9 @@ per component here) and batch-norm scales start in [0.1, 0.5]; without
 this the explicit Euler step of u - u^3 blows up in the first iterations.  The learning rate is
 piecewise constant: ``lr``, multiplied by ``lr_decay`` at each fraction of
 ``steps`` listed in ``lr_milestones``.  Y_0 starts from a Monte Carlo
-estimate of the linear answer E[g(X_T)] (256 samples, same seed).
+estimate of the linear answer E[g(X_T)] (256 samples, same seed) and is
+parametrised as y_init (1 + theta), so that the learning rate is relative to
+the size of the answer (Adam moves a parameter by about lr per step).
 """
 from __future__ import annotations
 
@@ -182,7 +184,7 @@ class DeepBSDE(Solver):
         N, d, h = self.time_steps, p.d, p.T / self.time_steps
         width = self.width or d + 10
         gen = seeded_generator(seed, dev)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
 
         with torch.no_grad():
             X, _ = self._paths(torch, p, 256, gen, dev, dt_)
@@ -190,9 +192,12 @@ class DeepBSDE(Solver):
         with seeded(seed, device):
             net = _make_modules(torch, d, max(N - 1, 1), width, self.batch_norm,
                                 self.network == "shared").to(device=dev, dtype=dt_)
-            y0 = torch.nn.Parameter(torch.tensor([y_init], device=dev, dtype=dt_))
+            theta = torch.nn.Parameter(torch.zeros(1, device=dev, dtype=dt_))
             z0 = torch.nn.Parameter(torch.empty(1, d, device=dev, dtype=dt_).uniform_(-0.1, 0.1))
-        params = [y0, z0] + list(net.parameters())
+        # Y_0 = y_init (1 + theta): Adam's steps (about lr in parameter units)
+        # are then relative to the size of the answer, whatever its scale
+        scale = max(abs(y_init), 1e-6)
+        params = [theta, z0] + list(net.parameters())
         opt = torch.optim.Adam(params, lr=self.lr)
         milestones = sorted({max(1, int(m * self.steps)) for m in self.lr_milestones})
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.lr_decay)
@@ -200,7 +205,7 @@ class DeepBSDE(Solver):
 
         def loss_of(n: int) -> Any:
             X, dW = self._paths(torch, p, n, gen, dev, dt_)
-            y = y0.expand(n, 1)
+            y = (y_init + scale * theta).expand(n, 1)
             z = z0.expand(n, d)
             if N > 1:
                 feats = self._features(p, X[1:N])
@@ -225,14 +230,14 @@ class DeepBSDE(Solver):
                     check_loss(vl, step, solver=self.name)
                     hist_step.append(step)
                     hist_loss.append(vl)
-                    hist_y0.append(float(y0.detach()))
+                    hist_y0.append(float(y_init + scale * theta.detach()))
                     b.set_postfix(loss=f"{vl:.3e}", y0=f"{hist_y0[-1]:.6f}")
                 b.update(1)
-        value = float(y0.detach())
+        value = float(y_init + scale * theta.detach())
         if not math.isfinite(value):  # pragma: no cover - check_loss catches it first
             from ..core import SolverDiverged
             raise SolverDiverged(f"{self.name}: Y0 became {value}", step=self.steps)
-        stats = {"wall_s": time.perf_counter() - t0, "steps": self.steps, "params": count_parameters(net) + 1 + d,
+        stats = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "steps": self.steps, "params": count_parameters(net) + 1 + d,
                  "history_step": hist_step, "history_loss": hist_loss, "history_y0": hist_y0,
                  "final_loss": hist_loss[-1], "y0_init": y_init, "solver": self.name}
         state = {"y0": np.array([value]), "z0": z0.detach().cpu().numpy().ravel(),
