@@ -35,6 +35,7 @@ PROBLEMS: dict[str, Entry] = {
     "boltzmann-bkw": Entry("problems.boltzmann:BoltzmannBKW", (), "homogeneous Boltzmann, Maxwell molecules, BKW"),
     "boltzmann-bimodal": Entry("problems.boltzmann:BoltzmannBimodal", (), "homogeneous Boltzmann from two Maxwellians"),
     "bgk-sod": Entry("problems.boltzmann:BGKSod", (), "1D-1V BGK Sod shock tube"),
+    "mn-closure": Entry("problems.boltzmann:MomentClosure", (), "entropy closure of the 1D M_N moment system (N = 2..4)"),
     "darcy": Entry("problems.darcy:Darcy", (), "Darcy flow a -> u operator (FNO paper setting)"),
 }
 
