@@ -35,7 +35,9 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from . import study
+from . import io, study
+from .study_plan import _digest
+from .study_store import _write_json
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +209,7 @@ def analyse(out: str | os.PathLike) -> dict[str, Any]:
         fallback = sorted({m for r in configs for m in r["mean"]})
         primary = (common or present or fallback or [None])[0]
         problems.append({
-            "id": study._digest(json.loads(key))[:8], "problem": first["problem"],
+            "id": _digest(json.loads(key))[:8], "problem": first["problem"],
             "problem_spec": first["problem_spec"], "params": first["params"], "kind": first["kind"],
             "reference": first["reference"], "primary": primary, "focus": focus, "configs": configs,
             "rates": _rates(group, focus),
@@ -279,7 +281,7 @@ def write(out: str | os.PathLike) -> Path:
     from . import report_figures as figs
     out = Path(out)
     a = analyse(out)
-    study._write_json(out / "analysis.json", a)
+    _write_json(out / "analysis.json", a)
     (out / "figures").mkdir(exist_ok=True)
     c = a["counts"]
     md = [f"# {a['title']}", ""]
@@ -309,6 +311,6 @@ def write(out: str | os.PathLike) -> Path:
                       f"{f['error']}: {msg} |")
         md += ["", "Failed cells run again on the next `sciml study` of this folder.", ""]
     path = out / "report.md"
-    with study.io.atomic_path(path) as tmp:
+    with io.atomic_path(path) as tmp:
         tmp.write_text("\n".join(md))
     return path
