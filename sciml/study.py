@@ -269,4 +269,3 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool) 
         pbar.close()
         _write_index(out, plan_, summaries)
     return summaries
-

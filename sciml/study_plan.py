@@ -380,5 +380,3 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
                   "description": data.get("description", "")}
     return Plan(json.loads(_key_json(normalised)), list(cells.values()),
                 {k: v for k, v in refs.items() if k in used}, src.label, src.text)
-
-

@@ -6,8 +6,8 @@ JSON summary says so and the SHA-256 of its HDF5 file matches.
 from __future__ import annotations
 
 import datetime as _dt
-import logging
 import hashlib
+import logging
 import json
 import os
 from pathlib import Path
@@ -176,5 +176,3 @@ def _prepare_dir(out: Path, plan_: Plan, resume: bool) -> None:
         if json.loads(stored.read_text()) != plan_.spec:
             raise StudyError(f"--resume: the study file differs from the one {out} was run with; "
                              "run without --resume to extend the study in place, or use a new --out")
-
-

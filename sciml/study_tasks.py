@@ -284,5 +284,3 @@ class _Dask:
                 self._cluster.close()
         finally:
             self._dlog.setLevel(self._dlog_level)
-
-
