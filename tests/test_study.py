@@ -268,3 +268,14 @@ options = { degree = [1, 2], n = [8, 16, 32, 64] }
         declared = FEM.orders[degree]["l2_fem"]
         assert rates[degree]["declared"] == declared
         assert abs(rates[degree]["rate"] - declared) <= 0.15, rates[degree]
+
+
+@pytest.mark.slow
+def test_quickstart_study_runs_and_recovers_the_fem_orders(tmp_path):
+    pytest.importorskip("dolfinx")
+    res = study.run(TESTS.parent / "scripts" / "quickstart.toml", out=tmp_path / "qs", workers=2)
+    assert not res.failed and res.report.exists()
+    poisson = next(p for p in report.analyse(tmp_path / "qs")["problems"] if p["problem"] == "poisson")
+    for r in poisson["rates"]:
+        if r["metric"] == "l2_fem":
+            assert abs(r["rate"] - r["declared"]) <= 0.15, r
