@@ -53,6 +53,17 @@ def test_plan_expands_grids_and_ids_do_not_depend_on_spelling(tmp_path):
     assert study.declared_rates(pl.cells[0].solver) == {"n": {"rel_l2": 1.5}}
 
 
+def test_a_list_for_a_tuple_field_is_one_value_and_a_list_of_lists_a_grid(tmp_path):
+    def instances(tags: str) -> list:
+        spec = {"problem": [{"name": f"{TOYS}:Series", "params": {"tags": json.loads(tags)}}],
+                "solver": [{"name": "exact"}]}
+        return sorted(c.problem.tags for c in study.plan(spec).cells)
+    assert instances("[1, 2]") == [(1, 2)]
+    assert instances("[[1], [2, 3]]") == [(1,), (2, 3)]
+    with pytest.raises(study.StudyError, match="empty grid"):
+        instances("[]")
+
+
 def test_solvers_pair_with_the_problems_they_accept_and_may_have_their_own_seeds(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text(f"""seeds = [0, 1]

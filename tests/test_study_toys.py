@@ -28,6 +28,7 @@ class Series(Problem):
 
     p: float = 2.0
     terms: int = 200
+    tags: tuple[int, ...] = ()  # ignored: exercises tuple-typed fields in study grids
 
     def __post_init__(self) -> None:
         check_range(self, "p", self.p, lo=1.0, lo_open=True)
