@@ -33,10 +33,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from sciml.core import InvalidProblem, Problem, Solution, check_choice, check_range
+from sciml.core import InvalidProblem, Problem, Solution, SolverDiverged, check_choice, check_range
 
 __all__ = ["BoltzmannBKW", "BoltzmannBimodal", "BGKSod", "bkw_K", "bkw_f", "bkw_dK_dt",
-           "maxwellian", "moment_drifts", "euler_riemann_gamma3"]
+           "maxwellian", "moment_drifts", "euler_riemann_gamma3", "MomentClosure", "newton_closure",
+           "ansatz_moments", "realisable", "sample_closure_moments", "monomials", "closure_quadrature"]
 
 #: first time at which the 3D BKW solution is non-negative: 6 ln(5/2)
 BKW3_T_MIN = 6.0 * math.log(2.5)
@@ -384,3 +385,166 @@ class BGKSod(Problem):
         if "moments_t0" in solution.stats and "moments_t1" in solution.stats:
             out.update(moment_drifts(solution.stats["moments_t0"], solution.stats["moments_t1"]))
         return out
+
+
+# ------------------------------------------------------------ M_N closure
+def closure_quadrature(n_quad: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights on μ in [-1, 1]."""
+    return np.polynomial.legendre.leggauss(n_quad)
+
+
+def monomials(mu: np.ndarray, N: int) -> np.ndarray:
+    """m(μ) = (1, μ, ..., μ^N), shape (N + 1, len(mu))."""
+    return np.vander(mu, N + 1, increasing=True).T
+
+
+def ansatz_moments(alpha: np.ndarray, N: int, n_quad: int = 64) -> np.ndarray:
+    """<m exp(α·m)> for multipliers alpha (B, N + 1) -> moments (B, N + 1)."""
+    mu, w = closure_quadrature(n_quad)
+    m = monomials(mu, N)
+    return (np.exp(np.asarray(alpha) @ m) * w) @ m.T
+
+
+def realisable(u: np.ndarray, N: int, tol: float = 0.0) -> np.ndarray:
+    """Interior of the realisable set of moments (u0 = 1, u1..uN) of positive
+    measures on [-1, 1] (Hausdorff moment problem: Hankel conditions).
+    ``u`` has shape (B, N) (the normalised moments u1..uN); returns (B,) bool."""
+    u = np.atleast_2d(np.asarray(u, dtype=float))
+    full = np.concatenate([np.ones((len(u), 1)), u], axis=1)
+    k = N // 2
+    if N % 2 == 0:
+        H1 = np.stack([[full[:, i + j] for j in range(k + 1)] for i in range(k + 1)]).transpose(2, 0, 1)
+        mats = [H1]
+        if k >= 1:
+            H2 = np.stack([[full[:, i + j] - full[:, i + j + 2] for j in range(k)] for i in range(k)]).transpose(2, 0, 1)
+            mats.append(H2)
+    else:
+        Hp = np.stack([[full[:, i + j] + full[:, i + j + 1] for j in range(k + 1)] for i in range(k + 1)]).transpose(2, 0, 1)
+        Hm = np.stack([[full[:, i + j] - full[:, i + j + 1] for j in range(k + 1)] for i in range(k + 1)]).transpose(2, 0, 1)
+        mats = [Hp, Hm]
+    ok = np.ones(len(u), dtype=bool)
+    for H in mats:
+        ok &= np.linalg.eigvalsh(H).min(axis=1) > tol
+    return ok
+
+
+def newton_closure(u: np.ndarray, N: int, *, tol: float = 1e-10, max_iter: int = 100,
+                   n_quad: int = 64) -> tuple[np.ndarray, dict]:
+    """Multipliers α (B, N + 1) of the entropy closure f = exp(α·m) with
+    <m f> = (1, u1..uN), by damped Newton on the dual
+    min_α <exp(α·m)> - α·u until |<m f> - u| <= tol (Alldredge, Hauck, Tits 2012 style; backtracking
+    line search).  ``u`` has shape (B, N).  Returns α and stats."""
+    u = np.atleast_2d(np.asarray(u, dtype=float))
+    target = np.concatenate([np.ones((len(u), 1)), u], axis=1)
+    mu, w = closure_quadrature(n_quad)
+    m = monomials(mu, N)
+    alpha = np.zeros((len(u), N + 1))
+    alpha[:, 0] = -math.log(2.0)
+    active = np.arange(len(u))
+    iters = 0
+    for iters in range(1, max_iter + 1):
+        a = alpha[active]
+        f = np.exp(a @ m) * w
+        g = f @ m.T - target[active]
+        done = np.linalg.norm(g, axis=1) <= tol
+        active, a, f, g = active[~done], a[~done], f[~done], g[~done]
+        if len(active) == 0:
+            break
+        H = np.einsum("bq,iq,jq->bij", f, m, m)
+        d = -np.linalg.solve(H, g[..., None])[..., 0]
+        phi0 = f.sum(1) - np.einsum("bi,bi->b", a, target[active])
+        slope = np.einsum("bi,bi->b", g, d)
+        step = np.ones(len(active))
+        for _ in range(40):  # backtracking (Armijo) on the convex dual
+            trial = a + step[:, None] * d
+            phi = np.exp(trial @ m) @ w - np.einsum("bi,bi->b", trial, target[active])
+            # Armijo, with a rounding allowance: near the minimum phi cannot decrease further
+            bad = ~(phi <= phi0 + 1e-4 * step * slope + 1e-13 * np.abs(phi0)) | ~np.isfinite(phi)
+            if not bad.any():
+                break
+            step = np.where(bad, 0.5 * step, step)
+        alpha[active] = a + step[:, None] * d
+    return alpha, {"iterations": iters, "unconverged": int(len(active))}
+
+
+def sample_closure_moments(N: int, count: int, alpha_max: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample multipliers α_1..α_N uniformly in [-alpha_max, alpha_max]^N,
+    normalise (α_0 from <exp(α·m)> = 1) and return (u1..uN (B, N), α (B, N+1))."""
+    rng = np.random.default_rng(seed)
+    a = np.concatenate([np.zeros((count, 1)), rng.uniform(-alpha_max, alpha_max, (count, N))], axis=1)
+    mu, w = closure_quadrature()
+    a[:, 0] = -np.log(np.exp(a @ monomials(mu, N)) @ w)
+    return ansatz_moments(a, N)[:, 1:], a
+
+
+@dataclass(frozen=True)
+class MomentClosure(Problem):
+    """Entropy closure of the 1D (slab, μ in [-1, 1]) kinetic moment system M_N.
+
+    Given normalised moments u = (u1..uN) (u0 = 1) of the monomials
+    (1, μ, ..., μ^N), find the Lagrange multipliers α of the Maxwell-Boltzmann
+    entropy minimiser f = exp(α·m) with <m f> = (1, u); ``exact`` solves the
+    dual by Newton's method to 1e-11 (Schotthöfer, Xiao, Frank, Hauck, ICML
+    2022, use the same setting; Newton to |<m f> - u| <= 1e-10).  Test points: ``n_test`` held-out moment
+    vectors from multipliers uniform in [-alpha_max, alpha_max]^N (seed fixed
+    and distinct from any training seed), or the single vector ``moments``.
+
+    Errors: ``moments_rel`` (mean over test points of |<m exp(α_h·m)> - u| / |u|,
+    the consistency of the closure), ``moments_rel_max``, ``alpha_rel`` (mean
+    |α_h - α| / |α|), ``h_rel`` (mean relative error of the entropy
+    h(u) = α·u - <exp(α·m)>).
+    """
+
+    name = "mn-closure"
+    default_reference = "exact"
+    kind = "field"
+    TEST_SEED: ClassVar[int] = 987654321
+
+    N: int = 2
+    alpha_max: float = 5.0
+    n_test: int = 2000
+    moments: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        check_range(self, "N", self.N, lo=2, hi=4)
+        check_range(self, "alpha_max", self.alpha_max, lo=0.0, hi=50.0, lo_open=True)
+        check_range(self, "n_test", self.n_test, lo=1, hi=10 ** 7)
+        if self.moments is not None:
+            if len(self.moments) != self.N:
+                raise InvalidProblem(f"{self.name}: moments={self.moments!r} must have N={self.N} entries (u1..uN)")
+            if not realisable(np.array(self.moments), self.N)[0]:
+                raise InvalidProblem(f"{self.name}: moments={self.moments!r} is outside the realisable set of "
+                                     "moments of positive densities on [-1, 1] (Hankel conditions fail)")
+
+    def test_points(self) -> np.ndarray:
+        if self.moments is not None:
+            return np.array([self.moments], dtype=float)
+        return sample_closure_moments(self.N, self.n_test, self.alpha_max, self.TEST_SEED)[0]
+
+    def exact(self, x: np.ndarray) -> np.ndarray:
+        """Multipliers α (B, N + 1) at normalised moments x (B, N), by Newton."""
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        if not np.all(realisable(x, self.N)):
+            raise InvalidProblem(f"{self.name}: a moment vector is outside the realisable set")
+        alpha, st = newton_closure(x, self.N)
+        if st["unconverged"]:
+            raise SolverDiverged(f"{self.name}: Newton closure did not converge for {st['unconverged']} "
+                                 "moment vectors (too close to the realisable boundary)")
+        return alpha
+
+    def entropy(self, alpha: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """h(u) = α·(1, u) - <exp(α·m)> for each row."""
+        full = np.concatenate([np.ones((len(u), 1)), u], axis=1)
+        mu, w = closure_quadrature()
+        return np.einsum("bi,bi->b", alpha, full) - np.exp(alpha @ monomials(mu, self.N)) @ w
+
+    def errors(self, solution: Solution, reference: Solution) -> dict[str, float]:
+        u = self.test_points()
+        a_h = np.asarray(solution(u), dtype=float)
+        a_r = np.asarray(reference(u), dtype=float)
+        full = np.concatenate([np.ones((len(u), 1)), u], axis=1)
+        rec = np.linalg.norm(ansatz_moments(a_h, self.N) - full, axis=1) / np.linalg.norm(full, axis=1)
+        h_h, h_r = self.entropy(a_h, u), self.entropy(a_r, u)
+        return {"moments_rel": float(rec.mean()), "moments_rel_max": float(rec.max()),
+                "alpha_rel": float(np.mean(np.linalg.norm(a_h - a_r, axis=1) / np.linalg.norm(a_r, axis=1))),
+                "h_rel": float(np.mean(np.abs(h_h - h_r) / np.abs(h_r)))}

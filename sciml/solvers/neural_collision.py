@@ -207,8 +207,8 @@ class NeuralCollision(Solver):
             opt.zero_grad()
             loss = (((model(Ft) - Qt) ** 2).sum(1) / qnorm).mean()
             loss.backward()
-            history.append(float(loss))
-            check_loss(float(loss), len(history), solver=self.name)
+            history.append(float(loss.detach()))
+            check_loss(history[-1], len(history), solver=self.name)
             pb.update(1)
             return loss
 
