@@ -4,6 +4,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..core import InvalidOption, Problem, Solution, Solver
 
 
@@ -23,4 +25,24 @@ class Exact(Solver):
         if not problem.has_exact:
             raise InvalidOption(f"problem {problem.name!r} has no exact solution; "
                                 f"use --reference {problem.default_reference}")
-        return Solution(fn=problem.exact, stats={"wall_s": time.perf_counter() - t0})
+        # Evaluate on the test points now, so that wall_s counts the work
+        # (a quadrature-based exact solution is not free) and it is done once.
+        try:
+            x = problem.test_points()
+        except NotImplementedError:
+            return Solution(fn=problem.exact, stats={"wall_s": time.perf_counter() - t0})
+        cached = _Cached(problem.exact, x, problem.exact(x))
+        return Solution(fn=cached, stats={"wall_s": time.perf_counter() - t0})
+
+
+class _Cached:
+    """``fn`` with its values on one point set remembered."""
+
+    def __init__(self, fn, x: np.ndarray, values: np.ndarray) -> None:
+        self._fn, self._x, self._values = fn, np.asarray(x), np.asarray(values)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.shape == self._x.shape and np.array_equal(x, self._x):
+            return self._values
+        return self._fn(x)

@@ -89,9 +89,9 @@ class PINN(Solver):
     activation: Literal["tanh", "sin", "sigmoid", "relu", "silu", "gelu"] = "tanh"
     n_domain: int = 1000
     n_boundary: int = 200
-    adam_steps: int = 2000
+    adam_steps: int = 1000
     lr: float = 1e-3
-    lbfgs_steps: int = 3000
+    lbfgs_steps: int = 2000
     sampler: Literal["Hammersley", "Sobol", "uniform", "pseudo", "LHS", "Halton"] = "Hammersley"
     dtype: Literal["float32", "float64"] = "float64"
 
