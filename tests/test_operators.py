@@ -77,7 +77,7 @@ def trained_fno(tmp_path_factory):
     """A small FNO at res 32 with 200 training samples (the issue's test size)."""
     ckpt = tmp_path_factory.mktemp("fno") / "fno.ckpt.h5"
     problem = registry.make_problem("darcy", res=32, n_train=200, n_test=50, seed=0, eval_res=(48,))
-    solver = registry.make_solver("fno", modes=8, width=16, layers=4, padding=4, epochs=15, batch=5,
+    solver = registry.make_solver("fno", modes=8, width=16, layers=4, padding=4, epochs=20, batch=5,
                                   lr=3e-3, schedule="cosine", checkpoint=str(ckpt))
     return problem, solver, evaluate(problem, solver, "darcy-fem", seed=0), ckpt
 
