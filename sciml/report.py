@@ -289,7 +289,8 @@ def write(out: str | os.PathLike) -> Path:
         md += [a["description"], ""]
     md += [f"Study file: `{a['source']}`; seeds {a['seeds']}.  Cells: {c['done']} done, {c['failed']} failed, "
            f"{c['pending']} pending.  Errors are mean ± sample standard deviation over seeds; rates r "
-           "mean error ~ option^(-r) (for n cells per side, h = 1/n: the order in h).", ""]
+           "mean error ~ option^(-r) (for n cells per side, h = 1/n: the order in h).", "",
+           f"Reproduce or extend: `sciml study {a['source']} --out {out}`; redraw: `sciml report {out}`.", ""]
     for p in a["problems"]:
         params = ", ".join(f"{k}={v}" for k, v in p["params"].items())
         ref_t = "" if p["reference_wall_s"] is None else f" ({p['reference_wall_s']:.3g} s" + \
