@@ -42,6 +42,11 @@ def git_commit() -> str | None:
 
 def versions() -> dict[str, str]:
     """python, sciml and dependency versions, plus the git commit when known."""
+    return dict(_versions())
+
+
+@functools.lru_cache(maxsize=1)
+def _versions() -> dict[str, str]:
     from . import __version__
     out = {"python": platform.python_version(), "sciml": __version__}
     for module, dist in _PACKAGES.items():

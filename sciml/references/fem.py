@@ -7,6 +7,7 @@ values are gathered to every rank.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -38,6 +39,25 @@ def dolfinx_modules() -> dict[str, Any]:
     except ImportError as exc:
         raise MissingDependency(f"{_INSTALL} ({exc})") from None
     return {"dolfinx": dolfinx, "ufl": ufl, "MPI": MPI, "PETSc": PETSc}
+
+
+def _keep_root_logger(fn: Any) -> Any:
+    """Silence INFO records while ``fn`` runs and restore the root logger after.
+
+    FFCx compiles forms through cffi/setuptools, whose distutils logging
+    lowers the *root* logger to INFO and logs every compiler command; those
+    lines would reach stderr whatever the caller configured.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        level, disabled = logging.root.level, logging.root.manager.disable
+        logging.disable(max(disabled, logging.INFO))
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            logging.disable(disabled)
+            logging.root.setLevel(level)
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -197,6 +217,7 @@ class FEM(Solver):
     def element(self) -> LagrangeElement:
         return LagrangeElement(self.degree)
 
+    @_keep_root_logger
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
         self.check_problem(problem)
@@ -272,6 +293,7 @@ class DarcyFEM:
     refreshes the coefficient, reassembles and solves (LU by default).
     """
 
+    @_keep_root_logger
     def __init__(self, S: int, f: float = 1.0, linear_solver: str = "lu") -> None:
         if S < 3:
             raise InvalidOption(f"darcy: res={S} is too small; allowed: res >= 3")
@@ -322,6 +344,7 @@ class DarcyFEM:
 
 
 # --------------------------------------------------- semilinear heat (low d)
+@_keep_root_logger
 def solve_backward_semilinear(d: int, T: float, g: Any, reaction_flow: Any, *, L: float = 10.0,
                               n: int | None = None, degree: int = 1, steps: int = 200,
                               point: np.ndarray | None = None) -> float:
