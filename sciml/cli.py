@@ -145,10 +145,14 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 def _cmd_study(args: argparse.Namespace) -> int:
     from . import study
-    study.run(args.spec, out=args.out, executor=args.executor, workers=args.workers,
-              scheduler=args.scheduler, resume=args.resume, fail_fast=args.fail_fast,
-              progress=(not args.quiet) and sys.stderr.isatty())
-    print(args.out / "report.md")
+    result = study.run(args.spec, out=args.out, executor=args.executor, workers=args.workers,
+                       scheduler=args.scheduler, resume=args.resume, fail_fast=args.fail_fast,
+                       progress=(not args.quiet) and sys.stderr.isatty())
+    print(result.report or args.out / "report.md")
+    if result.failed:  # the study went on; the exit status still says not everything ran
+        print(f"sciml: {len(result.failed)} of {len(result.cells)} cells failed; they are listed in the "
+              "report and run again by the next invocation", file=sys.stderr)
+        return 3
     return 0
 
 

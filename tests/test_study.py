@@ -211,6 +211,14 @@ def test_fail_fast_stops_with_exit_3(tmp_path, capsys):
     assert _done_cells(tmp_path / "out") == 0  # stopped at the first cell
 
 
+def test_cli_exit_3_when_cells_failed_but_the_study_went_on(tmp_path, capsys):
+    from sciml import cli
+    spec = toy_spec(tmp_path, ns=(4, 8, 16), fail_at=8)
+    rc = cli.main(["study", str(spec), "--out", str(tmp_path / "out"), "--quiet"])
+    assert rc == 3 and "1 of 3 cells failed" in capsys.readouterr().err
+    assert _done_cells(tmp_path / "out") == 2
+
+
 def test_process_pool_and_dask_give_the_inline_numbers_and_references_are_computed_once(tmp_path):
     pytest.importorskip("distributed")
     log = tmp_path / "fine.log"
