@@ -84,3 +84,27 @@ def test_darcy_constant_coefficient_matches_poisson():
     assert darcy[S // 2, S // 2] * 2 == pytest.approx(0.0736713532, rel=2e-2)
     np.testing.assert_allclose(darcy, darcy.T, atol=1e-14)
     assert x.size == S
+
+
+def test_fem_under_mpi_gives_the_serial_numbers():
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    if shutil.which("mpirun") is None:
+        pytest.skip("mpirun not installed")
+    script = Path(__file__).parent / "data" / "mpi_fem_poisson.py"
+    # this process initialised MPI as a singleton (importing dolfinx); its OMPI_/PMIX_ variables
+    # would make the child mpirun believe it runs inside a job
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "OPAL_"))}
+    outs = []
+    for cmd in ([sys.executable, str(script)],
+                ["mpirun", "--allow-run-as-root", "--oversubscribe", "-n", "2", sys.executable, str(script)]):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+        assert r.returncode == 0, r.stderr
+        outs.append([float(v) for v in r.stdout.split()])
+    (n1, l2_1, pt_1), (n2, l2_2, pt_2) = outs
+    assert (n1, n2) == (1, 2)
+    # the same discrete problem: norms agree to the CG tolerance, not bit for bit (partitioned sums)
+    assert l2_2 == pytest.approx(l2_1, rel=1e-6) and pt_2 == pytest.approx(pt_1, rel=1e-6)
