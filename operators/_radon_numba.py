@@ -92,3 +92,26 @@ def adjoint(sino, cos, sin, s, h, n, out):  # pragma: no cover - compiled
 
 def empty_like_out(shape, dtype):
     return np.empty(shape, dtype=dtype)
+
+
+@njit(parallel=True, cache=True)
+def backproject_linear(sino, cos, sin, s0, ds, h, n, out):  # pragma: no cover - compiled
+    """FBP back-projection: out[b, i, j] = sum_a q_a(x_j cos + y_i sin), q linearly
+    interpolated between detector centres (zero outside)."""
+    nb, na, nd = sino.shape
+    for job in prange(nb * n):
+        b = job // n
+        i = job % n
+        y = -1.0 + (i + 0.5) * h
+        for j in range(n):
+            x = -1.0 + (j + 0.5) * h
+            acc = 0.0
+            for a in range(na):
+                kf = (x * cos[a] + y * sin[a] - s0) / ds
+                k0 = int(math.floor(kf))
+                fr = kf - k0
+                if 0 <= k0 < nd:
+                    acc += (1.0 - fr) * sino[b, a, k0]
+                if 0 <= k0 + 1 < nd:
+                    acc += fr * sino[b, a, k0 + 1]
+            out[b, i, j] = acc

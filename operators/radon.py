@@ -39,7 +39,7 @@ import numpy as np
 
 from sciml.core import InvalidOption, InvalidProblem
 
-__all__ = ["Geometry", "Radon", "TorchRadon", "FILTERS", "fbp_filter", "filter_sinogram",
+__all__ = ["Geometry", "Radon", "TorchRadon", "FILTERS", "fbp", "fbp_filter", "filter_sinogram",
            "fbp_scale", "power_norm"]
 
 FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
@@ -340,8 +340,35 @@ class TorchRadon:
             out = out.index_add(1, index.reshape(-1), src.reshape(flat.shape[0], -1))
         return out.reshape(*lead, g.n, g.n)
 
+    def backproject_linear(self, q):
+        """The FBP back-projector (see :func:`fbp`): (..., A, D) -> (..., n, n), differentiable."""
+        import torch
+        g = self.geometry
+        if not hasattr(self, "_bp"):
+            th = torch.as_tensor(g.theta, dtype=torch.float64)
+            x = -1.0 + (torch.arange(g.n, dtype=torch.float64) + 0.5) * g.h
+            p = x[None, None, :] * torch.cos(th)[:, None, None] + x[None, :, None] * torch.sin(th)[:, None, None]
+            kf = (p - g.s[0]) / g.ds
+            k0 = torch.floor(kf)
+            fr = kf - k0
+            k0 = k0.long()
+            a = torch.arange(g.angles)[:, None, None] * g.n_det
+            idx, wts = [], []
+            for kk, ww in ((k0, 1.0 - fr), (k0 + 1, fr)):
+                ok = (kk >= 0) & (kk < g.n_det)
+                idx.append(a + kk.clamp(0, g.n_det - 1))
+                wts.append(torch.where(ok, ww, torch.zeros_like(ww)))
+            self._bp = (torch.stack(idx).reshape(2, -1).to(self.device),
+                        torch.stack(wts).reshape(2, g.angles, g.n * g.n).to(self.device, self.dtype))
+        index, weight = self._bp
+        lead = q.shape[:-2]
+        flat = q.reshape(-1, g.angles * g.n_det)
+        vals = flat.index_select(1, index.reshape(-1)).reshape(flat.shape[0], 2, g.angles, g.n * g.n)
+        out = (vals * weight).sum(dim=(1, 2))
+        return out.reshape(*lead, g.n, g.n)
+
     def fbp(self, y, filter: str = "ram-lak", frequency_scaling: float = 1.0):
-        """Differentiable filtered back-projection of (..., A, D) sinograms."""
+        """Differentiable filtered back-projection of (..., A, D) sinograms (as :func:`fbp`)."""
         import torch
         key = (filter, float(frequency_scaling))
         if key not in self._response:
@@ -351,7 +378,8 @@ class TorchRadon:
         nd = self.geometry.n_det
         size = 2 * (resp.shape[0] - 1)
         q = torch.fft.irfft(torch.fft.rfft(y, n=size, dim=-1) * resp, n=size, dim=-1)[..., :nd]
-        return fbp_scale(self.geometry) * self.adjoint(q)
+        g = self.geometry
+        return math.radians(g.angle_range) / g.angles * self.backproject_linear(q)
 
     def norm(self, iterations: int = 50, seed: int = 0) -> float:
         import torch
@@ -363,6 +391,22 @@ class TorchRadon:
 
 
 def fbp(radon: Radon, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
-    """Filtered back-projection with the Numba adjoint: (..., A, D) -> (..., n, n)."""
-    resp = fbp_filter(radon.geometry, filter, frequency_scaling)
-    return fbp_scale(radon.geometry) * radon.adjoint(filter_sinogram(np.asarray(sino), resp))
+    """Filtered back-projection (Numba): (..., A, D) -> (..., n, n).
+
+    The filtered projections are interpolated linearly between detector
+    centres at each pixel centre's projection and summed over angles times
+    angle_range / A (the standard FBP back-projector; it is not A^T, whose
+    footprint of width h m under-samples the detector for oblique angles).
+    """
+    from . import _radon_numba as k
+    g = radon.geometry
+    sino = np.asarray(sino)
+    g.check_sino(sino)
+    dtype = np.float32 if sino.dtype == np.float32 else np.float64
+    q = filter_sinogram(sino.astype(np.float64), fbp_filter(g, filter, frequency_scaling))
+    q, single = _batched(np.ascontiguousarray(q, dtype=dtype))
+    out = np.empty((q.shape[0], g.n, g.n), dtype=dtype)
+    c, s, det = radon._args(dtype)
+    k.backproject_linear(q, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), g.n, out)
+    out *= dtype(math.radians(g.angle_range) / g.angles)
+    return out[0] if single else out

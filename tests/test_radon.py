@@ -138,3 +138,12 @@ def test_shape_mismatch_is_clear():
         Radon(g).adjoint(np.zeros((5, 3)))
     with pytest.raises(InvalidProblem, match=r"image shape"):
         Radon(g).forward(np.zeros((8, 8)))
+
+
+def test_fbp_numba_and_torch_agree():
+    torch = pytest.importorskip("torch")
+    g = Geometry(24, 10, detectors=30)
+    y = np.random.default_rng(3).random(g.sino_shape)
+    a = fbp(Radon(g), y, "shepp-logan", 0.8)
+    b = TorchRadon(g).fbp(torch.as_tensor(y), "shepp-logan", 0.8).numpy()
+    assert np.linalg.norm(a - b) <= 1e-10 * np.linalg.norm(a)
