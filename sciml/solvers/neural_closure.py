@@ -11,7 +11,8 @@ differentiation, and α_0 follows from the normalisation <exp(α·m)> = 1
 Training data: multipliers α_1..α_N uniform in [-alpha_max, alpha_max]^N with
 a seed of the solver (the test set of the problem uses a different, fixed
 seed), their moments by quadrature; Sobolev loss
-``mean (h_θ - h)^2 + mean |∇h_θ - α|^2``; Adam with cosine decay, float64.
+``mean (h_θ - h)^2 + mean |∇h_θ - α|^2`` on mini-batches; Adam with cosine
+decay, float64.
 """
 from __future__ import annotations
 
@@ -26,7 +27,26 @@ from ..progress import bar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NeuralClosure", "ICNN"]
+def torch_threads(n: int):
+    """Context manager: torch intra-op threads set to ``n`` inside, restored after
+    (on a shared machine, spinning OpenMP threads make small models ~40x slower)."""
+    import contextlib
+
+    import torch
+
+    @contextlib.contextmanager
+    def ctx():
+        old = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
+
+    return ctx()
+
+
+__all__ = ["NeuralClosure", "ICNN", "closure_predictor", "torch_threads"]
 
 
 def ICNN(dim: int, width: int, depth: int):
@@ -38,9 +58,10 @@ def ICNN(dim: int, width: int, depth: int):
         def __init__(self) -> None:
             super().__init__()
             self.inp = nn.ModuleList([nn.Linear(dim, width) for _ in range(depth)])
-            self.hid = nn.ParameterList([nn.Parameter(torch.randn(width, width) * (0.1 / width ** 0.5))
+            # raw weights near -4: softplus(-4) ~ 0.018, so a width-w layer starts with gain ~ 0.02 w
+            self.hid = nn.ParameterList([nn.Parameter(torch.randn(width, width) * 0.5 - 4.0)
                                          for _ in range(depth - 1)])
-            self.out_z = nn.Parameter(torch.randn(width) * (0.1 / width ** 0.5))
+            self.out_z = nn.Parameter(torch.randn(width) * 0.5 - 4.0)
             self.out_x = nn.Linear(dim, 1)
 
         def forward(self, x):
@@ -59,7 +80,8 @@ class NeuralClosure(Solver):
     """ICNN entropy closure of M_N (problem ``mn-closure``).
 
     Options: ``width``, ``depth`` of the ICNN, ``n_train`` samples,
-    ``epochs`` of full-batch Adam, ``lr`` initial learning rate.
+    ``steps`` of mini-batch Adam (``batch`` samples each), ``lr`` initial
+    learning rate (cosine decay to lr/1000).
     """
 
     name = "neural-closure"
@@ -69,15 +91,19 @@ class NeuralClosure(Solver):
     width: int = 48
     depth: int = 3
     n_train: int = 20000
-    epochs: int = 3000
+    steps: int = 4000
+    batch: int = 256
     lr: float = 3e-3
+    threads: int = 1  # torch threads while training (restored after)
 
     def __post_init__(self) -> None:
         check_range(self, "width", self.width, lo=4, hi=1024, error=InvalidOption)
         check_range(self, "depth", self.depth, lo=1, hi=16, error=InvalidOption)
         check_range(self, "n_train", self.n_train, lo=10, hi=10 ** 7, error=InvalidOption)
-        check_range(self, "epochs", self.epochs, lo=1, hi=10 ** 6, error=InvalidOption)
+        check_range(self, "steps", self.steps, lo=1, hi=10 ** 7, error=InvalidOption)
+        check_range(self, "batch", self.batch, lo=1, hi=10 ** 6, error=InvalidOption)
         check_range(self, "lr", self.lr, lo=0.0, hi=1.0, lo_open=True, error=InvalidOption)
+        check_range(self, "threads", self.threads, lo=1, hi=256, error=InvalidOption)
 
     def train(self, problem: Problem, seed: int, device: str, progress: bool):
         import torch
@@ -88,20 +114,24 @@ class NeuralClosure(Solver):
         N = problem.N
         u, a = sample_closure_moments(N, self.n_train, problem.alpha_max, seed)
         h = problem.entropy(a, u)
-        X = torch.tensor(u, dtype=torch.float64, device=dev, requires_grad=True)
+        X = torch.tensor(u, dtype=torch.float64, device=dev)
         Ht = torch.tensor(h, dtype=torch.float64, device=dev)
         At = torch.tensor(a[:, 1:], dtype=torch.float64, device=dev)
         with seeded(seed, str(dev)):
             net = ICNN(N, self.width, self.depth).double().to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.epochs, eta_min=self.lr * 1e-3)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps, eta_min=self.lr * 1e-3)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(int(seed))
         history = []
-        with bar(self.epochs, "neural-closure", progress) as pb:
-            for ep in range(self.epochs):
+        with bar(self.steps, "neural-closure", progress) as pb:
+            for ep in range(self.steps):
+                idx = torch.randint(0, len(X), (min(self.batch, len(X)),), generator=gen, device=dev)
+                xb = X[idx].requires_grad_(True)
                 opt.zero_grad()
-                hp = net(X)
-                grad, = torch.autograd.grad(hp.sum(), X, create_graph=True)
-                loss = ((hp - Ht) ** 2).mean() + ((grad - At) ** 2).sum(1).mean()
+                hp = net(xb)
+                grad, = torch.autograd.grad(hp.sum(), xb, create_graph=True)
+                loss = ((hp - Ht[idx]) ** 2).mean() + ((grad - At[idx]) ** 2).sum(1).mean()
                 loss.backward()
                 opt.step()
                 sched.step()
@@ -114,7 +144,8 @@ class NeuralClosure(Solver):
               progress: bool = False) -> Solution:
         self.check_problem(problem)
         t0 = time.perf_counter()
-        net, history = self.train(problem, seed, device, progress)
+        with torch_threads(self.threads):
+            net, history = self.train(problem, seed, device, progress)
         from ..torch_utils import count_parameters
         predict = closure_predictor(net, problem.N, device)
 

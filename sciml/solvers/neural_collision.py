@@ -124,6 +124,7 @@ class NeuralCollision(Solver):
     iters: int = 400
     dt: float = 0.05
     t_train: float = 2.0
+    threads: int = 1  # torch threads while training (restored after)
 
     def __post_init__(self) -> None:
         check_range(self, "n", self.n, lo=8, hi=128, error=InvalidOption)
@@ -136,6 +137,7 @@ class NeuralCollision(Solver):
         check_range(self, "iters", self.iters, lo=1, hi=100000, error=InvalidOption)
         check_range(self, "dt", self.dt, lo=0.0, hi=1.0, lo_open=True, error=InvalidOption)
         check_range(self, "t_train", self.t_train, lo=0.0, hi=100.0, lo_open=True, error=InvalidOption)
+        check_range(self, "threads", self.threads, lo=1, hi=256, error=InvalidOption)
 
     # ------------------------------------------------------------------ data
     def training_data(self, L: float, seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -233,7 +235,9 @@ class NeuralCollision(Solver):
         t_start = time.perf_counter()
         F, Q = self.training_data(L, seed, progress)
         t_data = time.perf_counter() - t_start
-        A, B, history = self.train(F, Q, pts, seed, progress)
+        from .neural_closure import torch_threads
+        with torch_threads(self.threads):
+            A, B, history = self.train(F, Q, pts, seed, progress)
         t_train = time.perf_counter() - t_start - t_data
         project = conservative_projection(pts)
         model = BilinearCollision(A, B, n, project)
