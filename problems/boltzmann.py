@@ -193,7 +193,7 @@ class BoltzmannBimodal(KineticProblem):
     name = "boltzmann-bimodal"
     default_reference = "spectral"
 
-    separation: float = 2.0   # a: the bumps sit at -a e1 and +a e1
+    separation: float = 1.5   # a: the bumps sit at -a e1 and +a e1
     temperature: float = 0.5  # T of each bump
     weight: float = 0.5       # w: mass of the left bump
 

@@ -88,12 +88,13 @@ class NeuralClosure(Solver):
     accepts = ("mn-closure",)
     learned = True
 
-    width: int = 48
+    width: int = 64
     depth: int = 3
     n_train: int = 20000
-    steps: int = 4000
+    steps: int = 8000
     batch: int = 256
-    lr: float = 3e-3
+    lr: float = 3e-2
+    polish: int = 0  # Newton steps after the network (0: the pure neural closure)
     threads: int = 1  # torch threads while training (restored after)
 
     def __post_init__(self) -> None:
@@ -104,6 +105,7 @@ class NeuralClosure(Solver):
         check_range(self, "batch", self.batch, lo=1, hi=10 ** 6, error=InvalidOption)
         check_range(self, "lr", self.lr, lo=0.0, hi=1.0, lo_open=True, error=InvalidOption)
         check_range(self, "threads", self.threads, lo=1, hi=256, error=InvalidOption)
+        check_range(self, "polish", self.polish, lo=0, hi=50, error=InvalidOption)
 
     def train(self, problem: Problem, seed: int, device: str, progress: bool):
         import torch
@@ -147,7 +149,7 @@ class NeuralClosure(Solver):
         with torch_threads(self.threads):
             net, history = self.train(problem, seed, device, progress)
         from ..torch_utils import count_parameters
-        predict = closure_predictor(net, problem.N, device)
+        predict = closure_predictor(net, problem.N, device, polish=self.polish)
 
         def fn(x: np.ndarray) -> np.ndarray:
             from problems.boltzmann import realisable
@@ -161,8 +163,9 @@ class NeuralClosure(Solver):
         return Solution(fn=fn, stats=stats, state={"loss": np.array(history)})
 
 
-def closure_predictor(net, N: int, device: str = "cpu", dtype: str = "float64"):
-    """x (B, N) -> α (B, N + 1): α_1..N = ∇h_θ, α_0 from <exp(α·m)> = 1."""
+def closure_predictor(net, N: int, device: str = "cpu", dtype: str = "float64", polish: int = 0):
+    """x (B, N) -> α (B, N + 1): α_1..N = ∇h_θ, α_0 from <exp(α·m)> = 1;
+    then ``polish`` full Newton steps on the dual (a hybrid closure; 0 = pure network)."""
     import torch
 
     from problems.boltzmann import closure_quadrature, monomials
@@ -178,6 +181,16 @@ def closure_predictor(net, N: int, device: str = "cpu", dtype: str = "float64"):
         grad, = torch.autograd.grad(hp.sum(), X)
         with torch.no_grad():
             a0 = -torch.log(torch.exp(grad @ m) @ wt)
-        return torch.cat([a0[:, None], grad], dim=1).detach().cpu().numpy().astype(float)
+        alpha = torch.cat([a0[:, None], grad], dim=1).detach().cpu().numpy().astype(float)
+        if polish:
+            from problems.boltzmann import monomials as mono
+            mfull = mono(mu, N)
+            target = np.concatenate([np.ones((len(x), 1)), x], axis=1)
+            for _ in range(polish):
+                fq = np.exp(alpha @ mfull) * w
+                g = fq @ mfull.T - target
+                H = np.einsum("bq,iq,jq->bij", fq, mfull, mfull)
+                alpha = alpha - np.linalg.solve(H, g[..., None])[..., 0]
+        return alpha
 
     return predict
