@@ -35,23 +35,26 @@ def forward(img, cos, sin, s, h, out):  # pragma: no cover - compiled
             u, v, scale = c, sn, h / abs(c)
         else:     # walk the columns x_j, interpolate along y
             u, v, scale = sn, c, h / abs(sn)
+        r = v / u
         for k in range(nd):
             acc = 0.0
+            # jf(i) = ((s_k - t_i v) / u + 1) / h - 1/2 with t_i = -1 + (i + 1/2) h: linear in i
+            c0 = (s[k] / u + 1.0) / h - 0.5 - (-1.0 + 0.5 * h) * r / h
             for i in range(n):
-                t = -1.0 + (i + 0.5) * h  # the walked coordinate
-                x = (s[k] - t * v) / u    # the other coordinate on the ray
-                jf = (x + 1.0) / h - 0.5
+                jf = c0 - i * r
+                if jf <= -1.0 or jf >= n:
+                    continue
                 j0 = int(math.floor(jf))
                 fr = jf - j0
                 if rows:
-                    if 0 <= j0 < n:
+                    if j0 >= 0:
                         acc += (1.0 - fr) * img[b, i, j0]
-                    if 0 <= j0 + 1 < n:
+                    if j0 + 1 < n:
                         acc += fr * img[b, i, j0 + 1]
                 else:
-                    if 0 <= j0 < n:
+                    if j0 >= 0:
                         acc += (1.0 - fr) * img[b, j0, i]
-                    if 0 <= j0 + 1 < n:
+                    if j0 + 1 < n:
                         acc += fr * img[b, j0 + 1, i]
             out[b, a, k] = acc * scale
 

@@ -315,13 +315,13 @@ class TorchRadon:
         if tuple(x.shape[-2:]) != g.image_shape:
             raise InvalidProblem(f"image shape {tuple(x.shape)} does not match the geometry's {g.image_shape}")
         lead = x.shape[:-2]
-        flat = x.reshape(-1, g.n * g.n)
+        cols = x.reshape(-1, g.n * g.n).t()  # (n^2, B): a gathered pixel brings the whole batch
         parts = []
-        for a0, a1 in self._chunks(flat.shape[0]):
+        for a0, a1 in self._chunks(cols.shape[1]):
             index, weight = self._index[a0:a1], self._weight[a0:a1]
-            vals = flat.index_select(1, index.reshape(-1)).reshape(flat.shape[0], *index.shape)
-            parts.append((vals * weight).sum(dim=(-1, -2)))
-        return torch.cat(parts, dim=1).reshape(*lead, *g.sino_shape)
+            vals = cols.index_select(0, index.reshape(-1)) * weight.reshape(-1, 1)
+            parts.append(vals.reshape(a1 - a0, g.n_det, -1, cols.shape[1]).sum(dim=2))
+        return torch.cat(parts, dim=0).permute(2, 0, 1).reshape(*lead, *g.sino_shape)
 
     __call__ = forward
 
@@ -333,12 +333,13 @@ class TorchRadon:
                                  f"(angles, detectors) = {g.sino_shape}")
         lead = y.shape[:-2]
         flat = y.reshape(-1, *g.sino_shape)
-        out = torch.zeros(flat.shape[0], g.n * g.n, dtype=y.dtype, device=y.device)
-        for a0, a1 in self._chunks(flat.shape[0]):
+        nb = flat.shape[0]
+        out = torch.zeros(g.n * g.n, nb, dtype=y.dtype, device=y.device)
+        for a0, a1 in self._chunks(nb):
             index, weight = self._index[a0:a1], self._weight[a0:a1]
-            src = flat[:, a0:a1, :, None, None] * weight  # (B, a, D, n, 2)
-            out = out.index_add(1, index.reshape(-1), src.reshape(flat.shape[0], -1))
-        return out.reshape(*lead, g.n, g.n)
+            src = flat[:, a0:a1].permute(1, 2, 0)[:, :, None, None, :] * weight[..., None]  # (a, D, n, 2, B)
+            out = out.index_add(0, index.reshape(-1), src.reshape(-1, nb))
+        return out.t().reshape(*lead, g.n, g.n)
 
     def backproject_linear(self, q):
         """The FBP back-projector (see :func:`fbp`): (..., A, D) -> (..., n, n), differentiable."""

@@ -8,10 +8,12 @@ projections 2 sqrt(r^2 - s^2):
 * forward error: ||A x - p_exact|| / ||p_exact|| over the sinogram;
 * FBP error: both reconstruct from the exact (analytic) sinogram in their own
   geometry with the plain ramp filter; ||x_rec - x|| / ||x|| over the disk of
-  radius 0.9 (inside scikit-image's reconstruction circle).
+  radius 0.9 (inside scikit-image's reconstruction circle), x = the pixel
+  means of the disk (8 x 8 point samples per pixel) in each convention.
 
 Timings are the minimum of ``--repeat`` runs (after one warm-up that also
-compiles the Numba kernels).  Also: torch batched forward throughput
+compiles the Numba kernels); ours with 1 and with all Numba threads, the
+faster count kept (scikit-image is single-threaded).  Also: torch batched forward throughput
 (images / s) for batch 32.  The last line is one JSON object.
 """
 from __future__ import annotations
@@ -55,11 +57,20 @@ def main() -> None:
     exact = np.broadcast_to(2.0 * np.sqrt(np.clip(r * r - g.s ** 2, 0.0, None)), g.sino_shape)
     ours_fwd = R.forward(img)
     err_fwd = float(np.linalg.norm(ours_fwd - exact) / np.linalg.norm(exact))
-    t_fwd = best_time(lambda: R.forward(img), args.repeat)
+    import numba
+    threads = sorted({1, numba.get_num_threads()})
+    t_fwd, best_threads = math.inf, threads[-1]
+    for nt in threads:  # on a shared machine one thread can beat two; report the best
+        numba.set_num_threads(nt)
+        t = best_time(lambda: R.forward(img), args.repeat)
+        if t < t_fwd:
+            t_fwd, best_threads = t, nt
+    numba.set_num_threads(best_threads)
     rec = fbp(R, np.ascontiguousarray(exact), "ram-lak")
     x, y = g.pixel_centres()
     mask = x ** 2 + y ** 2 < 0.9 ** 2
-    err_fbp = float(np.linalg.norm((rec - img)[mask]) / np.linalg.norm(img[mask]))
+    avg = ph.rasterize(ph.disk(), n, 8)  # pixel means: what a band-limited reconstruction targets
+    err_fbp = float(np.linalg.norm((rec - avg)[mask]) / np.linalg.norm(avg[mask]))
     t_fbp = best_time(lambda: fbp(R, exact, "ram-lak"), args.repeat)
 
     # --- scikit-image: rotation centre at pixel n // 2, unit pixels, same angles (degrees)
@@ -76,7 +87,9 @@ def main() -> None:
     sk_exact = np.ascontiguousarray(sk_exact)
     sk_rec = iradon(sk_exact, theta=theta_deg, filter_name="ramp", circle=True, interpolation="linear")
     sk_mask = X ** 2 + Y ** 2 < (0.9 * n / 2) ** 2
-    sk_err_fbp = float(np.linalg.norm((sk_rec - sk_img)[sk_mask]) / np.linalg.norm(sk_img[sk_mask]))
+    sub = (np.arange(8) + 0.5) / 8 - 0.5  # pixel means by 8 x 8 point samples, same centre
+    sk_avg = np.mean([(X + a) ** 2 + (Y + b) ** 2 <= rp * rp for a in sub for b in sub], axis=0)
+    sk_err_fbp = float(np.linalg.norm((sk_rec - sk_avg)[sk_mask]) / np.linalg.norm(sk_avg[sk_mask]))
     sk_t_fbp = best_time(lambda: iradon(sk_exact, theta=theta_deg, filter_name="ramp", circle=True,
                                         interpolation="linear"), args.repeat)
 
@@ -87,7 +100,7 @@ def main() -> None:
     with torch.no_grad():
         t_torch = best_time(lambda: T.forward(batch), max(1, args.repeat // 2))
     out = {
-        "n": n, "angles": na, "numba_threads": __import__("numba").get_num_threads(),
+        "n": n, "angles": na, "numba_threads": best_threads,
         "forward_s": t_fwd, "skimage_radon_s": sk_t_fwd, "forward_speedup": sk_t_fwd / t_fwd,
         "fbp_s": t_fbp, "skimage_iradon_s": sk_t_fbp, "fbp_speedup": sk_t_fbp / t_fbp,
         "forward_error": err_fwd, "skimage_forward_error": sk_err_fwd,
