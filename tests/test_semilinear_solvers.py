@@ -77,14 +77,24 @@ def test_mlp_bad_options():
 # ----------------------------------------------------------------- deep BSDE
 def test_deep_bsde_small_hjb_instance():
     from sciml.solvers.deep_bsde import DeepBSDE
+    # d = 10, T = 0.5: the nonlinearity moves u(0, 0) by 4.4 % (linear 1.600 vs 1.533)
     p = HJB(d=10, T=0.5, lam=1.0)
     exact = cole_hopf_value(10, 0.5, 1.0)
-    sol = DeepBSDE(time_steps=10, steps=600, batch=64, lr=1e-2, log_every=100).solve(p, seed=0)
-    # Euler bias O(dt) plus SGD noise: 1% measured margin over a 0.3% typical error
-    assert abs(sol.value - exact) / exact < 0.01
-    assert sol.stats["history_loss"][-1] < sol.stats["history_loss"][0]
-    again = DeepBSDE(time_steps=10, steps=600, batch=64, lr=1e-2, log_every=100).solve(p, seed=0)
-    assert again.value == sol.value
+    sol = DeepBSDE(time_steps=10, steps=800, batch=256, width=64, log_every=200).solve(p, seed=0)
+    err = abs(sol.value - exact) / exact
+    # Euler bias O(dt) (measured: 1.7 % at N = 5, 1.2 % at N = 10, 0.9 % with 4x the training)
+    # plus SGD noise: bound 2.5 %, and well inside the linear answer's error
+    assert err < 0.025
+    assert abs(sol.value - exact) < 0.5 * abs(p.linear_value() - exact)
+
+
+def test_deep_bsde_is_reproducible():
+    from sciml.solvers.deep_bsde import DeepBSDE
+    solver = DeepBSDE(time_steps=4, steps=20, batch=32, log_every=10)
+    a = solver.solve(AllenCahn(d=5, T=0.3), seed=3)
+    b = solver.solve(AllenCahn(d=5, T=0.3), seed=3)
+    c = solver.solve(AllenCahn(d=5, T=0.3), seed=4)
+    assert a.value == b.value and a.stats["history_loss"] == b.stats["history_loss"] and c.value != a.value
 
 
 def test_deep_bsde_diverges_loudly():

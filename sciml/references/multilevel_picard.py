@@ -245,9 +245,9 @@ class MultilevelPicard(Solver):
     name = "multilevel-picard"
     accepts = ("allen-cahn", "sine-gordon", "default-risk")
 
-    level: int = 4
+    level: int = 5
     M: int = 0
-    repeats: int = 1
+    repeats: int = 4
     clip: bool = True
 
     def __post_init__(self) -> None:

@@ -14,9 +14,9 @@ matrix product because X does not depend on them.  ``network="shared"`` is
 one network of (t, x).  ``threads`` is torch's intra-op thread count during
 the solve (restored afterwards).  Batch normalisation always uses the statistics of
 the batch at hand (training and validation alike).  As in the authors'
-reference code, network outputs are divided by d (sigma^T ∇u is O(1/d)
-per component here) and batch-norm scales start in [0.1, 0.5]; without
-this the explicit Euler step of u - u^3 blows up in the first iterations.  The learning rate is
+reference code, network outputs are divided by d and batch-norm scales
+start in [0.1, 0.5], so Z starts small: an O(1) Z makes the explicit Euler
+step of u - u^3 blow up in the first iterations.  The learning rate is
 piecewise constant: ``lr``, multiplied by ``lr_decay`` at each fraction of
 ``steps`` listed in ``lr_milestones``.  Y_0 starts from a Monte Carlo
 estimate of the linear answer E[g(X_T)] (256 samples, same seed) and is
@@ -37,7 +37,8 @@ from ..core import InvalidOption, Problem, Solution, Solver, check_choice, check
 __all__ = ["DeepBSDE"]
 
 
-def _make_modules(torch: Any, d: int, n_nets: int, width: int, batch_norm: bool, shared: bool):
+def _make_modules(torch: Any, d: int, n_nets: int, width: int, batch_norm: bool, shared: bool,
+                  z_scale: float):
     nn = torch.nn
 
     class StackedMLP(nn.Module):
@@ -73,7 +74,7 @@ def _make_modules(torch: Any, d: int, n_nets: int, width: int, batch_norm: bool,
                 h = self._bn(h, i + 1)
                 if i < 2:
                     h = torch.relu(h)
-            return h / d
+            return h * z_scale
 
     class SharedMLP(nn.Module):
         """One network (t, x) -> z for every time step."""
@@ -91,7 +92,7 @@ def _make_modules(torch: Any, d: int, n_nets: int, width: int, batch_norm: bool,
         def forward(self, x: Any, t: Any) -> Any:    # x: (n, batch, d), t: (n,)
             n, b, _ = x.shape
             tt = t[:, None, None].expand(n, b, 1)
-            return self.net(torch.cat([tt, x], dim=2).reshape(n * b, d + 1)).reshape(n, b, d) / d
+            return self.net(torch.cat([tt, x], dim=2).reshape(n * b, d + 1)).reshape(n, b, d) * z_scale
 
     return (SharedMLP() if shared else StackedMLP())
 
@@ -189,9 +190,10 @@ class DeepBSDE(Solver):
         with torch.no_grad():
             X, _ = self._paths(torch, p, 256, gen, dev, dt_)
             y_init = float(self._g(p, X[-1]).mean())
+        z_scale = 1.0 / d
         with seeded(seed, device):
             net = _make_modules(torch, d, max(N - 1, 1), width, self.batch_norm,
-                                self.network == "shared").to(device=dev, dtype=dt_)
+                                self.network == "shared", z_scale).to(device=dev, dtype=dt_)
             theta = torch.nn.Parameter(torch.zeros(1, device=dev, dtype=dt_))
             z0 = torch.nn.Parameter(torch.empty(1, d, device=dev, dtype=dt_).uniform_(-0.1, 0.1))
         # Y_0 = y_init (1 + theta): Adam's steps (about lr in parameter units)
