@@ -30,10 +30,11 @@ def test_mlp_counts_its_cost_exactly():
 
 
 def _samples(n: int, M: int) -> int:
-    # number of X samples behind f terms: one per (l, i) pair at every recursion node
+    # number of X samples behind f terms: one per (l, i) pair, l >= 1, at every recursion
+    # node (the l = 0 terms are f(0) and need none)
     S = [0] * (n + 1)
     for k in range(1, n + 1):
-        S[k] = sum(M ** (k - l) * (1 + S[l] + (S[l - 1] if l > 0 else 0)) for l in range(k))
+        S[k] = sum(M ** (k - l) * (1 + S[l] + S[l - 1]) for l in range(1, k))
     return S[n]
 
 

@@ -10,7 +10,8 @@ For du/dt + L u + f(u) = 0, u(T) = g, with X the diffusion of L from (t, x)::
                   [ f(U_l^{(l,i)}(R, X_R)) - 1_{l>0} f(U_{l-1}^{(-l,i)}(R, X_R)) ],
 
 R = R^{(l,i)} uniform on [t, T], X_R = X^{(l,i)}_R, and the superscripts mark
-independent copies (every recursive call draws fresh randomness).  M = n by
+independent copies (every recursive call draws fresh randomness).  For
+l = 0 the term is f(U_0) = f(0) whatever (R, X_R), so no sample is drawn.  M = n by
 default.  X is xi + sqrt(2) W (allen-cahn, sine-gordon) or exact geometric
 Brownian motion (default-risk); f depends on u only.  With ``clip`` the
 argument of f is clipped to an interval the solution is known to lie in
@@ -18,7 +19,8 @@ argument of f is clipped to an interval the solution is known to lie in
 unchanged but keeps the cubic of Allen-Cahn from amplifying outliers.
 
 The recursion is compiled with Numba.  The top-level sum is split into
-independent tasks (one per sample of the outer sums, for every repeat) run
+independent tasks (one per term of the outer sums with l >= 1, one for the whole
+sum of g and one for l = 0, for every repeat) run
 in parallel with ``prange``; each task reseeds Numba's generator from
 (seed, repeat, task), so results do not depend on the thread count.  The
 cost is counted exactly: evaluations of f and of g, and scalar normals drawn.
@@ -118,7 +120,11 @@ def _kernels() -> dict[str, Any]:
         cnt[1] += mn
         cnt[2] += mn * d
         res = s / mn
-        for l in range(n):
+        # l = 0: U_0 = 0, so f(U_0(R, X_R)) = f(0) needs no sample of (R, X_R)
+        m0 = M ** n
+        cnt[0] += m0
+        res += (T - t) * f_eval(code, prm, clipped(0.0, lo, hi))
+        for l in range(1, n):
             m = M ** (n - l)
             acc = 0.0
             for i in range(m):
@@ -147,11 +153,18 @@ def _kernels() -> dict[str, Any]:
             c = cnt[jk]
             y = np.empty(x.size)
             l = task_l[k]
-            if l < 0:
-                move(code, prm, x, T, y)
-                c[1] += 1
-                c[2] += x.size
-                out[jk] = task_w[k] * g_eval(code, y)
+            if l == -1:               # all M^n samples of g, one task
+                mn = M ** n
+                s = 0.0
+                for i in range(mn):
+                    move(code, prm, x, T, y)
+                    s += g_eval(code, y)
+                c[1] += mn
+                c[2] += mn * x.size
+                out[jk] = task_w[k] * s
+            elif l == 0:              # all M^n terms f(U_0) = f(0), one task
+                c[0] += M ** n
+                out[jk] = task_w[k] * M ** n * f_eval(code, prm, clipped(0.0, lo, hi))
             else:
                 r = T * np.random.random()
                 move(code, prm, x, r, y)
@@ -169,10 +182,11 @@ def _kernels() -> dict[str, Any]:
 
 
 def _tasks(n: int, M: int, T: float) -> tuple[np.ndarray, np.ndarray]:
-    """Top-level tasks of U_n(0, xi): (level or -1 for a g sample, weight)."""
-    lv = [-1] * M ** n
-    w = [1.0 / M ** n] * M ** n
-    for l in range(n):
+    """Top-level tasks of U_n(0, xi): (level, weight of each term); level -1 is
+    the whole Monte Carlo sum of g and level 0 the whole sum of f(U_0) = f(0)
+    (one task each); every term of levels l >= 1 is its own task."""
+    lv, w = [-1, 0], [1.0 / M ** n, T / M ** n]
+    for l in range(1, n):
         m = M ** (n - l)
         lv += [l] * m
         w += [T / m] * m
@@ -223,7 +237,8 @@ def mlp_python(problem: Any, level: int, M: int, seed: int, clip: bool = True) -
         if n == 0:
             return 0.0
         res = sum(g(move(x, T - t)) for _ in range(M ** n)) / M ** n
-        for l in range(n):
+        res += (T - t) * f(0.0)              # l = 0: U_0 = 0, no sample needed
+        for l in range(1, n):
             m = M ** (n - l)
             acc = 0.0
             for _ in range(m):
