@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-UNET = dict(width=16, depth=4, crop=64, batch_size=16, epochs=3, lr=2e-3, filter="hann")
+UNET = dict(width=16, depth=4, crop=64, batch_size=16, epochs=1, lr=2e-3, filter="hann")
 
 
 def _solver(args):
@@ -52,7 +52,11 @@ def main() -> None:
     for k in ("width", "depth", "crop", "batch_size", "epochs"):
         ap.add_argument("--" + k.replace("_", "-"), dest=k, type=int, default=None)
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch intra-op threads (1 is fastest on a loaded shared machine)")
     args = ap.parse_args()
+    import torch
+    torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     from sciml.datasets.ct import load
     xs, ys, conf = load(args.data, "test")

@@ -21,10 +21,18 @@ OPTS = dict(width=16, depth=3, epochs=10, train_size=320, val_size=32, batch_siz
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    ckpt = tmp_path_factory.mktemp("ct") / "unet.h5"
-    solver = registry.make_solver("fbp-unet", checkpoint=str(ckpt), **OPTS)
-    model = solver.model(CT(**GEOM), seed=0)
-    return solver, model, ckpt
+    import torch
+    # one intra-op thread: small convolutions gain nothing from two, and on a
+    # shared machine OpenMP barriers with a descheduled thread cost seconds
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ckpt = tmp_path_factory.mktemp("ct") / "unet.h5"
+        solver = registry.make_solver("fbp-unet", checkpoint=str(ckpt), **OPTS)
+        model = solver.model(CT(**GEOM), seed=0)
+        yield solver, model, ckpt
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_unet_beats_fbp_by_2db(trained):
