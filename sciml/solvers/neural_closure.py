@@ -186,11 +186,19 @@ def closure_predictor(net, N: int, device: str = "cpu", dtype: str = "float64", 
             from problems.boltzmann import monomials as mono
             mfull = mono(mu, N)
             target = np.concatenate([np.ones((len(x), 1)), x], axis=1)
+            fq = np.exp(alpha @ mfull) * w
+            g = fq @ mfull.T - target
             for _ in range(polish):
-                fq = np.exp(alpha @ mfull) * w
-                g = fq @ mfull.T - target
                 H = np.einsum("bq,iq,jq->bij", fq, mfull, mfull)
-                alpha = alpha - np.linalg.solve(H, g[..., None])[..., 0]
+                trial = alpha - np.linalg.solve(H, g[..., None])[..., 0]
+                with np.errstate(over="ignore", invalid="ignore"):
+                    fq_t = np.exp(trial @ mfull) * w
+                    g_t = fq_t @ mfull.T - target
+                # safeguard: keep the step only where it lowers the moment residual
+                better = np.linalg.norm(g_t, axis=1) < np.linalg.norm(g, axis=1)
+                alpha = np.where(better[:, None], trial, alpha)
+                fq = np.where(better[:, None], fq_t, fq)
+                g = np.where(better[:, None], g_t, g)
         return alpha
 
     return predict
