@@ -80,7 +80,7 @@ def test_icnn_is_convex():
 def test_neural_closure_small_training_is_accurate():
     from sciml.solvers.neural_closure import NeuralClosure
     p = MomentClosure(N=2, n_test=500)
-    rec = evaluate(p, NeuralClosure(width=32, depth=3, n_train=3000, steps=600), "exact")
+    rec = evaluate(p, NeuralClosure(width=32, depth=3, n_train=3000, steps=800), "exact")
     # a short training: the closure is consistent to a few per cent (the benchmark reaches 1e-3)
     assert rec.errors["moments_rel"] < 5e-2, rec.errors
 
