@@ -34,13 +34,15 @@ def test_same_seed_same_numbers_other_seed_differs():
     assert np.abs(a - c).max() > 1e-6
 
 
-def test_exploding_loss_raises_solver_diverged():
-    # Adam moves each weight by ~lr per step: lr = 1e8 drives the output, and the loss, past 1e12.
-    cfg = PINN(width=8, depth=2, n_domain=64, n_boundary=2, adam_steps=300, lbfgs_steps=0, lr=1e8,
-               dtype="float32")
-    with pytest.raises(SolverDiverged) as info:
-        cfg.solve(Poisson(d=1), seed=0)
-    assert info.value.step is not None
+def test_nan_loss_raises_solver_diverged_with_the_step():
+    class NaNSource(Poisson):  # log of a negative number: the residual, hence the loss, is NaN
+        def source_expr(self, x, xp=np):
+            return xp.log(x[0] - 2.0)
+
+    cfg = PINN(width=8, depth=2, n_domain=64, n_boundary=2, adam_steps=200, lbfgs_steps=0)
+    with pytest.raises(SolverDiverged, match="at step 1;") as info:  # the first callback follows step 1
+        cfg.solve(NaNSource(d=1), seed=0)
+    assert info.value.step == 1 and np.isnan(info.value.loss)
 
 
 def test_bad_options():
