@@ -33,9 +33,11 @@ def main() -> None:
     ap.add_argument("--eps", default="0,0.5,1,2,4", help="perturbation norms as multiples of ||noise||")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--out", type=Path, default=Path("results/ct_robustness"))
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = ap.parse_args()
 
     import torch
+    torch.set_num_threads(args.threads)
 
     from operators.radon import Geometry, TorchRadon, power_norm
     from problems.tomography import CT
