@@ -31,19 +31,21 @@ def main() -> None:
     ap.add_argument("--n-train", type=int, default=20000)
     ap.add_argument("--n-test", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=100000)
+    ap.add_argument("--dtype", default="float64", choices=["float64", "float32"],
+                    help="network inference precision (training is float64)")
     args = ap.parse_args()
     import torch
     torch.set_num_threads(1)  # Newton runs on one core (NumPy); keep the comparison one core each
     out = {"benchmark": "closure", "baseline": "batched Newton (NumPy)", "batch": args.batch,
-           "threads": 1, "orders": {}}
+           "threads": 1, "dtype": args.dtype, "orders": {}}
     for N in [int(s) for s in args.orders.split(",")]:
         problem = MomentClosure(N=N, n_test=args.n_test)
         solver = NeuralClosure(steps=args.steps, n_train=args.n_train)
         t0 = time.perf_counter()
         net, history = solver.train(problem, seed=0, device="cpu", progress=False)
         train_s = time.perf_counter() - t0
-        predict = closure_predictor(net, N)
-        hybrid = closure_predictor(net, N, polish=1)
+        predict = closure_predictor(net, N, dtype=args.dtype)
+        hybrid = closure_predictor(net, N, dtype=args.dtype, polish=1)
         reference = Exact().solve(problem)
         errors = problem.errors(Solution(fn=predict), reference)
         errors_h = problem.errors(Solution(fn=hybrid), reference)
