@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             t = [c[1] / 60 for c in d["curve"]]
             e = [c[2] for c in d["curve"]]
-            label = f"{d['solver']} ({d['options']['epochs']} epochs, {d['params']:,} params)"
+            label = f"{d['solver']} ({d['epochs_run']} of {d['options']['epochs']} epochs, {d['params']:,} params)"
             ax.plot(t, e, "o-", label=label)
     ax.axhline(args.target, color="k", ls="--", lw=1, label=f"Li et al. 2021 FNO: {args.target}")
     ax.set_yscale("log")
