@@ -23,7 +23,7 @@ from sciml.metrics import rel_l2
 from sciml.solvers.pinn import PINN, _set_lbfgs, import_deepxde
 
 CONFIG = dict(width=32, depth=3, activation="tanh", n_domain=1000, n_boundary=200, adam_steps=1000,
-              lr=1e-3, lbfgs_steps=1000, sampler="Hammersley", dtype="float64")
+              lr=1e-3, lbfgs_steps=1000, sampler="Hammersley", dtype="float64", threads=1)
 
 
 def bare_deepxde(seed: int) -> tuple[float, float]:
@@ -32,6 +32,7 @@ def bare_deepxde(seed: int) -> tuple[float, float]:
     import torch
     c = CONFIG
     t0 = time.perf_counter()
+    torch.set_num_threads(c["threads"])
     dde.config.set_default_float(c["dtype"])
     dde.config.set_random_seed(seed)
 
