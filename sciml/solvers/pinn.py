@@ -7,6 +7,7 @@ that to stderr so that ``sciml solve --json`` keeps stdout for the record.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import math
 import os
@@ -139,19 +140,21 @@ class PINN(Solver):
         if device != "cpu" and not torch.cuda.is_available():
             raise InvalidOption(f"device={device!r} requested but CUDA is not available; use --device cpu")
         # DeepXDE's pytorch backend itself places tensors on the GPU when one is visible.
-        # DeepXDE keeps its precision and RNG as process-wide settings; the
-        # adapter sets both explicitly for every solve.
-        dde.config.set_default_float(self.dtype)
-        dde.config.set_random_seed(int(seed))
+        # DeepXDE keeps its precision (torch's default dtype) and RNG as
+        # process-wide settings: the adapter sets both for every solve and puts
+        # torch's default dtype and thread count back afterwards.
         t0 = time.perf_counter()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.threads)  # restored below: the caller's setting is theirs
+        threads, default_dtype = torch.get_num_threads(), torch.get_default_dtype()
+        torch.set_num_threads(self.threads)
         try:
-            with contextlib.redirect_stdout(sys.stderr if progress else open(os.devnull, "w")):
+            with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
+                dde.config.set_default_float(self.dtype)  # prints; stdout is redirected here
+                dde.config.set_random_seed(int(seed))
                 model = self.build(problem, dde)
                 history, steps = self._train(dde, model, progress)
         finally:
             torch.set_num_threads(threads)
+            torch.set_default_dtype(default_dtype)
         wall = time.perf_counter() - t0
         net = model.net
 
