@@ -29,7 +29,7 @@ from .core import DataError, MissingDependency
 SCHEMA = "sciml-results/1"
 CHECKPOINT_SCHEMA = "sciml-checkpoint/1"
 
-__all__ = ["atomic_path", "save", "load", "save_checkpoint", "load_checkpoint", "SCHEMA"]
+__all__ = ["atomic_path", "open_h5", "save", "load", "save_checkpoint", "load_checkpoint", "SCHEMA"]
 
 
 def _h5py():
@@ -60,6 +60,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def open_h5(path: str | os.PathLike, *, schema: str, what: str, hint: str = "") -> Iterator[Any]:
+    """Open an HDF5 file of ours for reading, with the errors every reader gives.
+
+    A missing file, a file of another ``schema`` and an unreadable (corrupt,
+    truncated) file all raise :class:`DataError` naming the file; ``what``
+    names the kind of file ("results file", "checkpoint", ...), ``hint`` is
+    appended to the missing-file message.
+    """
+    h5py = _h5py()
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{what} {p} does not exist{hint}")
+    try:
+        with h5py.File(p, "r") as f:
+            found = f.attrs.get("schema")
+            if found != schema:
+                raise DataError(f"{p} is not a {what} (schema {found!r}, expected {schema!r})")
+            yield f
+    except OSError as exc:
+        raise DataError(f"cannot read {what} {p}: {exc}") from None
 
 
 def _json(obj: Any) -> str:
@@ -121,27 +144,18 @@ def save(path: str | os.PathLike, records: Any) -> Path:
 
 def load(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Read the runs of a results file as plain dicts (in file order)."""
-    h5py = _h5py()
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"results file {p} does not exist")
-    try:
-        with h5py.File(p, "r") as f:
-            if f.attrs.get("schema") != SCHEMA:
-                raise DataError(f"{p} is not a sciml results file (schema {f.attrs.get('schema')!r})")
-            out = []
-            for name in sorted(f["runs"]):
-                g = f["runs"][name]
-                rec = {k: json.loads(g.attrs[k]) for k in (*_SCALARS, *_DICTS, "stats") if k in g.attrs}
-                rec["created"] = g.attrs.get("created")
-                if "loss_history" in g:
-                    rec.setdefault("stats", {})["loss_history"] = g["loss_history"][()]
-                if "state" in g:
-                    rec["state"] = {k: g["state"][k][()] for k in g["state"]}
-                out.append(rec)
-            return out
-    except OSError as exc:
-        raise DataError(f"cannot read results file {p}: {exc}") from None
+    with open_h5(path, schema=SCHEMA, what="sciml results file") as f:
+        out = []
+        for name in sorted(f["runs"]):
+            g = f["runs"][name]
+            rec = {k: json.loads(g.attrs[k]) for k in (*_SCALARS, *_DICTS, "stats") if k in g.attrs}
+            rec["created"] = g.attrs.get("created")
+            if "loss_history" in g:
+                rec.setdefault("stats", {})["loss_history"] = g["loss_history"][()]
+            if "state" in g:
+                rec["state"] = {k: g["state"][k][()] for k in g["state"]}
+            out.append(rec)
+        return out
 
 
 def save_checkpoint(path: str | os.PathLike, config: Mapping[str, Any],
@@ -160,16 +174,5 @@ def save_checkpoint(path: str | os.PathLike, config: Mapping[str, Any],
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read (config, arrays) from a checkpoint written by :func:`save_checkpoint`."""
-    h5py = _h5py()
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"checkpoint {p} does not exist")
-    try:
-        with h5py.File(p, "r") as f:
-            if f.attrs.get("schema") != CHECKPOINT_SCHEMA:
-                raise DataError(f"{p} is not a sciml checkpoint")
-            config = json.loads(f.attrs["config"])
-            arrays = {k: f["arrays"][k][()] for k in f["arrays"]}
-    except OSError as exc:
-        raise DataError(f"cannot read checkpoint {p}: {exc}") from None
-    return config, arrays
+    with open_h5(path, schema=CHECKPOINT_SCHEMA, what="sciml checkpoint") as f:
+        return json.loads(f.attrs["config"]), {k: f["arrays"][k][()] for k in f["arrays"]}

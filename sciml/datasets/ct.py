@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..core import DataError, InvalidOption, InvalidProblem
+from ..io import open_h5
 from ..progress import bar
 
 log = logging.getLogger(__name__)
@@ -132,16 +133,9 @@ def generate(*, out: str | os.PathLike, progress: bool = False, n: int = 128, an
 
 def load(path: str | os.PathLike, split: str | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """(phantoms, sinograms, config) of a dataset file, all images or one split."""
-    import h5py
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"dataset {p} does not exist; create it with `sciml data ct-ellipses --out {p}`")
-    try:
-        with h5py.File(p, "r") as f:
-            if f.attrs.get("schema") != SCHEMA:
-                raise DataError(f"{p} is not a CT dataset (schema {f.attrs.get('schema')!r})")
-            config = json.loads(f.attrs["config"])
-            lo, hi = config["splits"][split] if split else (0, config["count"])
-            return f["phantoms"][lo:hi], f["sinograms"][lo:hi], config
-    except OSError as exc:
-        raise DataError(f"cannot read dataset {p}: {exc}") from None
+    with open_h5(p, schema=SCHEMA, what="CT dataset",
+                 hint=f"; create it with `sciml data ct-ellipses --out {p}`") as f:
+        config = json.loads(f.attrs["config"])
+        lo, hi = config["splits"][split] if split else (0, config["count"])
+        return f["phantoms"][lo:hi], f["sinograms"][lo:hi], config

@@ -36,6 +36,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..core import DataError, InvalidOption
+from ..io import open_h5
 from .grf import darcy_coefficient, grf_coefficients, grf_on_grid
 
 log = logging.getLogger(__name__)
@@ -209,17 +210,11 @@ def load(path: str | os.PathLike, *, res: int | None = None, arrays: bool = True
     file, incomplete or at another resolution than ``res``.
     """
     p = Path(path)
-    if not p.exists():
-        hint = f" (a partial file {p}.partial exists: re-run the same `sciml data darcy` command)" \
-            if p.with_name(p.name + ".partial").exists() else \
-            " (create it with `sciml data darcy --res S --count N --seed K --out FILE`)"
-        raise DataError(f"darcy data file {p} does not exist{hint}")
-    h5py = _h5py()
+    hint = f" (a partial file {p}.partial exists: re-run the same `sciml data darcy` command)" \
+        if p.with_name(p.name + ".partial").exists() else \
+        " (create it with `sciml data darcy --res S --count N --seed K --out FILE`)"
     try:
-        with h5py.File(p, "r") as f:
-            if f.attrs.get("schema") != SCHEMA:
-                raise DataError(f"{p} is not a Darcy data file (schema {f.attrs.get('schema')!r}, "
-                                f"expected {SCHEMA!r})")
+        with open_h5(p, schema=SCHEMA, what="darcy data file", hint=hint) as f:
             attrs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()}
             if not attrs.get("complete") or attrs.get("n_done") != attrs.get("count"):
                 raise DataError(f"darcy data file {p} is incomplete ({attrs.get('n_done')} of "
@@ -232,8 +227,6 @@ def load(path: str | os.PathLike, *, res: int | None = None, arrays: bool = True
                     out[k] = f[k][()]
                 if out["a"].shape != (attrs["count"], attrs["res"], attrs["res"]):
                     raise DataError(f"darcy data file {p}: array a has shape {out['a'].shape}")
-    except OSError as exc:
-        raise DataError(f"darcy data file {p} cannot be read as HDF5: {exc}") from None
     except KeyError as exc:
         raise DataError(f"darcy data file {p} is corrupt: missing {exc}") from None
     return out
