@@ -199,17 +199,39 @@ class MaxwellCollision:
                 self._cache["direct"] = (_numba_kernels(), kernel_table(self.dim, self.n, self.L, self.R))
             (d2, d3), G = self._cache["direct"]
             return (d2 if self.dim == 2 else d3)(np.ascontiguousarray(c), G, self.n)
-        return self._fast(c)
+        n, h = self.n, self.n // 2
+        half = self._fast_half(c[:, :h])
+        full = np.zeros((n, n), dtype=complex)
+        full[:, :h] = half
+        flip = (-np.arange(n)) % n  # Q̂_{-k} = conj(Q̂_k) gives the k_y < 0 half
+        full[:, n - np.arange(1, h)] = np.conj(half[flip, 1:h])
+        return self._drop_nyquist(full)
 
     def __call__(self, f: np.ndarray) -> np.ndarray:
+        if self.method == "fast":
+            # same operator, grid to grid on the half spectrum (real FFTs, no full array)
+            from scipy import fft as sfft
+            n, h = self.n, self.n // 2
+            q = np.zeros((n, h + 1), dtype=complex)  # column h: the dropped Nyquist modes
+            q[:, :h] = self._fast_half(sfft.rfft2(f, norm="forward", workers=1)[:, :h])
+            return sfft.irfft2(q, s=(n, n), norm="forward", workers=1)
         return self.to_grid(self.coefficients_Q(self.coefficients(f)))
 
     # ------------------------------------------------------------------- fast
-    def _fast_weights(self):
-        """φ_p(l) √w, ψ_p(m) √w on the half spectrum (n, n/2) and the loss kernel."""
+    def _fast_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """Weights of the 2K spectra transformed per call, on the half spectrum
+        (k_x in FFT order without the Nyquist row, 0 <= k_y < n/2): shape (2K, n - 1, n/2).
+
+        Pair j (rows j and K + j) contributes IFFT(c u_j) · IFFT(c w_j) to Q in
+        physical space.  Gain: u = φ_p, w = (π/M) B̃ ψ_p.  For even M the direction
+        p + M/2 is p turned by π/2, so φ_{p+M/2} = ψ_p and ψ_{p+M/2} = φ_p (φ is
+        even): its term equals that of p, and only p < M/2 is kept, with weight 2.
+        Loss: u = 1, w = -β⁻ (β⁻(m) = β⁺(m, m) by the same quadrature).
+        """
         if "fast" not in self._cache:
             n, L, R, M = self.n, self.L, self.R, self.M
             k = signed_modes(n) * (math.pi / L)
+            k = np.delete(k, n // 2)  # the Nyquist row of f and Q̂ is zero
             kx, ky = np.meshgrid(k, k[: n // 2], indexing="ij")
             theta = math.pi * np.arange(M) / M
             ex, ey = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
@@ -218,34 +240,40 @@ class MaxwellCollision:
             psi = 2.0 * R * np.sinc(R * (-kx * ey + ky * ex) / math.pi)
             Btilde = 2.0 / (2.0 * math.pi)  # 2^{d-1} B in dim 2
             wgt = (math.pi / M) * Btilde
-            loss = wgt * np.sum(phi * psi, axis=0)  # β⁻(m) = β⁺(m, m), same quadrature
-            self._cache["fast"] = (phi * math.sqrt(wgt), psi * math.sqrt(wgt), loss)
+            loss = wgt * np.sum(phi * psi, axis=0)
+            p = M // 2 if M % 2 == 0 else M
+            fold = 2.0 if M % 2 == 0 else 1.0
+            u = np.concatenate([phi[:p], np.ones((1,) + kx.shape)])
+            w = np.concatenate([fold * wgt * psi[:p], -loss[None]])
+            self._cache["fast"] = np.ascontiguousarray(np.concatenate([u, w]))
         return self._cache["fast"]
 
-    def _fast(self, c: np.ndarray) -> np.ndarray:
+    def _fast_half(self, ch: np.ndarray) -> np.ndarray:
+        """Q̂ on the half spectrum (n, n/2) from c on the half spectrum (k_y >= 0).
+
+        All 2K products are inverse-transformed in one batch on a grid of 3n/2
+        points per axis: products of two functions with modes |k_i| < n/2 have
+        modes |k_i| <= n - 2, so the wanted modes |k_i| < n/2 are free of
+        wrap-around and the sum is the same truncated Galerkin sum as direct.
+        The k_x transform runs only on the n/2 nonzero k_y columns.
+        """
         from scipy import fft as sfft
-        phi, psi, loss = self._fast_weights()
+        W = self._fast_weights()
         n, h = self.n, self.n // 2
-        # products of two functions with modes |k_i| < n/2 have modes |k_i| < n - 1:
-        # a padded grid of 3n/2 points keeps the wanted modes free of wrap-around
         P = 3 * n // 2
-        ch = c[:, :h]  # half spectrum (k_y >= 0); the rest follows from Hermitian symmetry
-
-        def to_phys(a: np.ndarray) -> np.ndarray:
-            pad = np.zeros(a.shape[:-2] + (P, P // 2 + 1), dtype=complex)
-            pad[..., :h, :h] = a[..., :h, :]
-            pad[..., P - h:, :h] = a[..., h:, :]
-            return sfft.irfft2(pad, s=(P, P), workers=1) * (P * P)
-
-        A = to_phys(ch[None] * phi)
-        Bp = to_phys(ch[None] * psi)
-        prod = np.einsum("pij,pij->ij", A, Bp) - to_phys(ch) * to_phys(ch * loss)
-        half = sfft.rfft2(prod, workers=1)[np.r_[0:h, P - h:P], :h] / (P * P)
-        full = np.zeros((n, n), dtype=complex)
-        full[:, :h] = half
-        flip = (-np.arange(n)) % n
-        full[:, n - np.arange(1, h)] = np.conj(half[flip, 1:h])
-        return self._drop_nyquist(full)
+        K = W.shape[0] // 2
+        buf = np.zeros((2 * K, P, h), dtype=complex)
+        np.multiply(W[:, :h], ch[:h], out=buf[:, :h])  # k_x = 0 .. n/2 - 1
+        np.multiply(W[:, h:], ch[h + 1:], out=buf[:, P - h + 1:])  # k_x = -(n/2 - 1) .. -1
+        buf = sfft.ifft(buf, axis=1, norm="forward", overwrite_x=True, workers=1)
+        A = sfft.irfft(buf, n=P, axis=2, norm="forward", workers=1)
+        prod = np.einsum("pij,pij->ij", A[:K], A[K:])
+        Qp = sfft.fft(sfft.rfft(prod, axis=1, norm="forward", workers=1)[:, :h], axis=0,
+                      norm="forward", overwrite_x=True, workers=1)
+        half = np.zeros((n, h), dtype=complex)
+        half[:h] = Qp[:h]
+        half[h + 1:] = Qp[P - h + 1:]
+        return half
 
 
 # --------------------------------------------------------------- conservation
