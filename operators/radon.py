@@ -164,6 +164,12 @@ class Radon:
             self._responses[key] = resp
         return self._responses[key]
 
+    @property
+    def _footprint_bins(self) -> float:
+        """Largest half-width h m / ds of a pixel's footprint on the detector, in bins."""
+        c, s, _ = self._trig
+        return self.geometry.h * float(np.max(np.maximum(np.abs(c), np.abs(s)))) / self.geometry.ds
+
     def _args(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         c, s, det = self._trig
         return c.astype(dtype), s.astype(dtype), det.astype(dtype)
@@ -185,12 +191,17 @@ class Radon:
         sino = np.asarray(sino)
         self.geometry.check_sino(sino)
         dtype = np.float32 if sino.dtype == np.float32 else np.float64
-        y, single = _batched(np.ascontiguousarray(sino, dtype=dtype))
-        n = self.geometry.n
-        out = np.empty((y.shape[0], n, n), dtype=dtype)
+        g = self.geometry
         c, s, det = self._args(dtype)
-        k.adjoint(y, c, s, det, dtype(self.geometry.h), n, out)
-        return out[0] if single else out
+        if self._footprint_bins <= 1.5:  # at most 3 bins per pixel and angle: the SIMD kernel
+            y = _bordered(sino, (-1,), dtype, k.ADJ_BORDER)
+            out = np.empty((y.shape[0], g.n, g.n), dtype=dtype)
+            k.adjoint3(y, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), g.n, out)
+        else:
+            y, _ = _batched(np.ascontiguousarray(sino, dtype=dtype))
+            out = np.empty((y.shape[0], g.n, g.n), dtype=dtype)
+            k.adjoint_any(y, c, s, det, dtype(g.h), g.n, out)
+        return out[0] if sino.ndim == 2 else out
 
     __call__ = forward
 

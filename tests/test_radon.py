@@ -55,6 +55,8 @@ def test_numba_and_torch_agree(g):
 EDGE_GEOMS = [Geometry(20, 4, angle_range=360.0),        # |cos| = |sin|: rows/columns switch
               Geometry(17, 3),                            # 90 degrees: rays parallel to the columns
               Geometry(20, 6, half_width=0.5),            # detector narrower than the image
+              Geometry(20, 6, half_width=0.5, detectors=10),  # the same, 3-bin adjoint kernel
+              Geometry(16, 9, detectors=31),              # footprints up to 1.37 bins each side
               Geometry(12, 5, detectors=80)]              # detector bins much finer than pixels
 
 
