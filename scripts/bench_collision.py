@@ -91,6 +91,7 @@ def main() -> None:
         "blas_threads": blas_threads, "fft_workers": 1,
         "fast_vs_direct_rel_max": agreement["32"]["fast_vs_direct"], "target_agreement": 1e-6,
         "agreement": agreement,
+        "ratio_by_n": {str(n): t_direct[n] / t_fast[n] for n in sizes_d if n in t_fast},
         "direct_exponent": slope(t_direct), "fast_exponent": slope(t_fast),
         "direct_times": {str(k): v for k, v in t_direct.items()},
         "fast_times": {str(k): v for k, v in t_fast.items()},
