@@ -88,13 +88,15 @@ def forward(pimg, cos, sin, s0, ds, h, out):  # pragma: no cover - compiled
             c0 = ((s0 + k * ds) / u + 1.0) / h - 0.5 + BORDER - t0 * r / h
             lo, hi = _walk_range(c0, r, n)
             acc = 0.0
-            for i in range(lo, hi + 1):
-                jf = c0 - i * r
-                j0 = math.floor(jf)
+            fi = float(lo)  # i as a float induction variable: no int <-> float conversions
+            for _ in range(lo, hi + 1):
+                jf = c0 - fi * r
+                j0 = np.floor(jf)
                 fr = jf - j0
-                idx = np.uint64(j0 * sj + (i + BORDER) * si)
+                idx = np.uint64(j0 * sj + (fi + BORDER) * si)
                 p0 = flat[idx]
                 acc += p0 + fr * (flat[idx + step] - p0)
+                fi += 1.0
             out[b, a, k] = acc * scale
 
 
@@ -209,11 +211,13 @@ def backproject_linear(pq, cos, sin, s0, ds, h, n, out):  # pragma: no cover - c
         for j in range(n):
             x = -1.0 + (j + 0.5) * h
             acc = 0.0
+            aw = 0.0  # a * w, as a float induction variable
             for a in range(na):
                 kf = min(max(x * cd[a] + off[a], lo_pos), hi_pos)
-                k0 = math.floor(kf)
+                k0 = np.floor(kf)
                 fr = kf - k0
-                idx = np.uint64(k0) + np.uint64(a * w)
+                idx = np.uint64(k0 + aw)
+                aw += w
                 q0 = flat[idx]
                 acc += q0 + fr * (flat[idx + np.uint64(1)] - q0)
             out[b, i, j] = acc

@@ -13,7 +13,8 @@ projections 2 sqrt(r^2 - s^2):
 
 Timings are the minimum of ``--repeat`` runs (after one warm-up that also
 compiles the Numba kernels); ours with 1 and with all Numba threads, the
-faster count kept (scikit-image is single-threaded).  Also: torch batched forward throughput
+faster count kept, separately for the forward and FBP
+(scikit-image is single-threaded).  Also: torch batched forward throughput
 (images / s) for batch 32.  The last line is one JSON object.
 """
 from __future__ import annotations
@@ -59,19 +60,23 @@ def main() -> None:
     err_fwd = float(np.linalg.norm(ours_fwd - exact) / np.linalg.norm(exact))
     import numba
     threads = sorted({1, numba.get_num_threads()})
-    t_fwd, best_threads = math.inf, threads[-1]
-    for nt in threads:  # on a shared machine one thread can beat two; report the best
-        numba.set_num_threads(nt)
-        t = best_time(lambda: R.forward(img), args.repeat)
-        if t < t_fwd:
-            t_fwd, best_threads = t, nt
-    numba.set_num_threads(best_threads)
+
+    def fastest(fn):
+        """(best time, thread count): on a shared machine one thread can beat two."""
+        best = (math.inf, threads[-1])
+        for nt in threads:
+            numba.set_num_threads(nt)
+            best = min(best, (best_time(fn, args.repeat), nt))
+        numba.set_num_threads(threads[-1])
+        return best
+
+    t_fwd, best_threads = fastest(lambda: R.forward(img))
     rec = fbp(R, np.ascontiguousarray(exact), "ram-lak")
     x, y = g.pixel_centres()
     mask = x ** 2 + y ** 2 < 0.9 ** 2
     avg = ph.rasterize(ph.disk(), n, 8)  # pixel means: what a band-limited reconstruction targets
     err_fbp = float(np.linalg.norm((rec - avg)[mask]) / np.linalg.norm(avg[mask]))
-    t_fbp = best_time(lambda: fbp(R, exact, "ram-lak"), args.repeat)
+    t_fbp, fbp_threads = fastest(lambda: fbp(R, exact, "ram-lak"))
 
     # --- scikit-image: rotation centre at pixel n // 2, unit pixels, same angles (degrees)
     theta_deg = np.degrees(g.theta)
@@ -100,7 +105,7 @@ def main() -> None:
     with torch.no_grad():
         t_torch = best_time(lambda: T.forward(batch), max(1, args.repeat // 2))
     out = {
-        "n": n, "angles": na, "numba_threads": best_threads,
+        "n": n, "angles": na, "numba_threads": best_threads, "fbp_numba_threads": fbp_threads,
         "forward_s": t_fwd, "skimage_radon_s": sk_t_fwd, "forward_speedup": sk_t_fwd / t_fwd,
         "fbp_s": t_fbp, "skimage_iradon_s": sk_t_fbp, "fbp_speedup": sk_t_fbp / t_fbp,
         "forward_error": err_fwd, "skimage_forward_error": sk_err_fwd,
