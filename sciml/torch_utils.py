@@ -63,3 +63,26 @@ def seeded(seed: int, device: str = "cpu"):
             return ctx.__exit__(*exc)
 
     return _Seeded()
+
+
+class keep_torch_threads:
+    """Context manager: torch's intra-op thread count is the same after the block as before.
+
+    Numba's OpenMP threading layer and torch share one OpenMP runtime in a
+    process; a Numba parallel kernel (the Radon transform, Monte Carlo)
+    resets the runtime's thread count, and torch then silently runs with all
+    cores.  Measured in the CT test: a training meant for one thread ran with
+    two, 4-6x slower on a busy machine.  Wrap Numba calls made between torch
+    work in this.
+    """
+
+    def __enter__(self):
+        import torch
+        self._n = torch.get_num_threads()
+        return self
+
+    def __exit__(self, *exc):
+        import torch
+        if torch.get_num_threads() != self._n:
+            torch.set_num_threads(self._n)
+        return False

@@ -53,7 +53,9 @@ class TrainedModel:
         single = sino.ndim == 2
         sino = sino[None] if single else sino
         self.geometry.check_sino(sino, "sinogram for fbp-unet")
-        x = fbp(Radon(self.geometry), sino, self.config["filter"], self.config["frequency_scaling"])
+        from ..torch_utils import keep_torch_threads
+        with keep_torch_threads():       # Numba's OpenMP would reset torch's thread count
+            x = fbp(Radon(self.geometry), sino, self.config["filter"], self.config["frequency_scaling"])
         out = np.empty_like(x)
         self.net.eval()
         with torch.no_grad():
@@ -150,12 +152,13 @@ class FBPUNet(Solver):
               progress: bool = False) -> TrainedModel:
         import torch
         from operators.unet import build_unet
-        from ..torch_utils import check_loss, count_parameters, seeded, torch_device
+        from ..torch_utils import check_loss, count_parameters, keep_torch_threads, seeded, torch_device
         dev = torch_device(device)
         geom = problem.geometry()
         t0 = time.perf_counter()
-        xtr, ytr, xva, yva = self._training_data(problem, progress)
-        ftr, fva = self._fbp(geom, ytr), self._fbp(geom, yva)
+        with keep_torch_threads():       # Numba's OpenMP would reset torch's thread count
+            xtr, ytr, xva, yva = self._training_data(problem, progress)
+            ftr, fva = self._fbp(geom, ytr), self._fbp(geom, yva)
         data_s = time.perf_counter() - t0
         with seeded(seed, str(dev)):
             net = build_unet(1, 1, self.width, self.depth, self.norm).to(dev)
