@@ -11,11 +11,11 @@ Why not ``np.random`` inside Numba: its Mersenne Twister with the polar method
 costs about 20 ns per normal, which dominated the multilevel Picard recursion
 in d = 100 (the kernel spends its time moving 100-dimensional points).  The
 state is a ``uint64[4]`` array owned by one task, so streams are independent of
-the number of threads.  ``zig_tables()`` builds the tables once in NumPy; they
-are passed to the kernels as arrays.
+the number of threads.  ``zig_tables()`` builds the tables once in NumPy; the
+kernels hold them as compile-time constants.
 
 The statistical checks (moments, tail mass, quantiles against the normal CDF,
-with tolerances from the standard errors) are in tests/test_semilinear_solvers.py.
+with tolerances from the standard errors) are in tests/test_rng_numba.py.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ _KERNELS: dict = {}
 def kernels() -> dict:
     """Compile (once per process; cached on disk) and return the jitted functions
     ``seed_state(state, a, b, c)``, ``next_u64(state)``, ``uniform(state)``
-    (in [0, 1)) and ``normal(state, zx, zr)``."""
+    (in [0, 1)), ``normal(state)``, ``fill_normals(state, out, scratch_k, scratch_i)`` and
+    ``normals(a, b, c, n, block)`` (n draws of the stream seeded by (a, b, c), filled in blocks)."""
     if _KERNELS:
         return _KERNELS
     import numba as nb
@@ -61,6 +62,9 @@ def kernels() -> dict:
     U5, U7, U9, U11, U17, U27, U30, U31, U45, U57 = (np.uint64(k) for k in (5, 7, 9, 11, 17, 27, 30, 31, 45, 57))
     MASK7 = np.uint64(127)
     TWO53 = 1.0 / 9007199254740992.0
+    # the tables are compile-time constants of the kernels: passing them as
+    # arguments costs reference counting on every call of the recursion
+    zx, zr = zig_tables()
 
     @nb.njit(cache=True, inline="always")
     def _splitmix(z):
@@ -99,7 +103,7 @@ def kernels() -> dict:
         return float(next_u64(s) >> U11) * TWO53
 
     @nb.njit(cache=True, inline="always")
-    def finish(s, zx, zr, i, u):
+    def finish(s, i, u):
         # the ziggurat from a drawn (layer i, u in (-1, 1)) whose rectangle test
         # failed: wedge test, tail, or a fresh draw (Doornik's algorithm)
         while True:
@@ -123,12 +127,12 @@ def kernels() -> dict:
             u = 2.0 * (float(w >> U11) * TWO53) - 1.0
 
     @nb.njit(cache=True)
-    def normal(s, zx, zr):
+    def normal(s):
         w = next_u64(s)
-        return finish(s, zx, zr, np.int64(w & MASK7), 2.0 * (float(w >> U11) * TWO53) - 1.0)
+        return finish(s, np.int64(w & MASK7), 2.0 * (float(w >> U11) * TWO53) - 1.0)
 
     @nb.njit(cache=True, inline="always")
-    def fill_normals(s, zx, zr, out, bad_k, bad_i):
+    def fill_normals(s, out, bad_k, bad_i):
         """out[:] <- standard normals.  Two passes: the rectangle test (about
         97 % of draws) with the state in registers, then ``finish`` for the
         rest from their own (i, u), so every entry follows the full algorithm.
@@ -157,17 +161,17 @@ def kernels() -> dict:
         s[0], s[1], s[2], s[3] = s0, s1, s2, s3
         for j in range(nbad):
             k = bad_k[j]
-            out[k] = finish(s, zx, zr, bad_i[j], out[k])
+            out[k] = finish(s, bad_i[j], out[k])
 
     @nb.njit(cache=True)
-    def normals(a, b, c, n, zx, zr, block):
+    def normals(a, b, c, n, block):
         s = np.empty(4, dtype=np.uint64)
         seed_state(s, a, b, c)
         out = np.empty(n)
         bk = np.empty(block, dtype=np.int64)
         bi = np.empty(block, dtype=np.int64)
         for k0 in range(0, n, block):
-            fill_normals(s, zx, zr, out[k0:min(k0 + block, n)], bk, bi)
+            fill_normals(s, out[k0:min(k0 + block, n)], bk, bi)
         return out
 
     _KERNELS.update(seed_state=seed_state, next_u64=next_u64, uniform=uniform, normal=normal,

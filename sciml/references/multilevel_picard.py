@@ -39,7 +39,6 @@ import numpy as np
 
 from ..core import InvalidOption, Problem, Solution, Solver, check_range
 from ._rng_numba import kernels as _rng_kernels
-from ._rng_numba import zig_tables
 
 __all__ = ["MultilevelPicard", "mlp_numba", "mlp_python", "mlp_cost"]
 
@@ -97,9 +96,9 @@ def _kernels() -> dict[str, Any]:
     fill_normals, uniform, seed_state = rng["fill_normals"], rng["uniform"], rng["seed_state"]
 
     @nb.njit(cache=True, inline="always")
-    def move(code, prm, x, dt, y, st, zx, zr, bk, bi):
+    def move(code, prm, x, dt, y, st, bk, bi):
         # y <- X_{t+dt} given X_t = x (exact for both diffusions)
-        fill_normals(st, zx, zr, y, bk, bi)
+        fill_normals(st, y, bk, bi)
         if code == 2:
             mu, sig = prm[6], prm[7]
             a = (mu - 0.5 * sig * sig) * dt
@@ -116,15 +115,15 @@ def _kernels() -> dict[str, Any]:
         return min(max(u, lo), hi)
 
     @nb.njit(cache=True)
-    def U(n, M, t, x, T, code, prm, lo, hi, cnt, st, zx, zr, bk, bi):
+    def U(n, M, t, x, T, code, prm, lo, hi, cnt, st, bk, bi, ws):
         if n == 0:
             return 0.0
         d = x.size
-        y = np.empty(d)
+        y = ws[n]            # level n's point; the calls below (levels < n) use other rows
         mn = M ** n
         s = 0.0
         for i in range(mn):
-            move(code, prm, x, T - t, y, st, zx, zr, bk, bi)
+            move(code, prm, x, T - t, y, st, bk, bi)
             s += g_eval(code, y)
         cnt[1] += mn
         cnt[2] += mn * d
@@ -138,12 +137,12 @@ def _kernels() -> dict[str, Any]:
             acc = 0.0
             for i in range(m):
                 r = t + (T - t) * uniform(st)
-                move(code, prm, x, r - t, y, st, zx, zr, bk, bi)
+                move(code, prm, x, r - t, y, st, bk, bi)
                 cnt[2] += d
-                a = f_eval(code, prm, clipped(U(l, M, r, y, T, code, prm, lo, hi, cnt, st, zx, zr, bk, bi), lo, hi))
+                a = f_eval(code, prm, clipped(U(l, M, r, y, T, code, prm, lo, hi, cnt, st, bk, bi, ws), lo, hi))
                 cnt[0] += 1
                 if l > 0:
-                    a -= f_eval(code, prm, clipped(U(l - 1, M, r, y, T, code, prm, lo, hi, cnt, st, zx, zr, bk, bi),
+                    a -= f_eval(code, prm, clipped(U(l - 1, M, r, y, T, code, prm, lo, hi, cnt, st, bk, bi, ws),
                                                    lo, hi))
                     cnt[0] += 1
                 acc += a
@@ -151,7 +150,7 @@ def _kernels() -> dict[str, Any]:
         return res
 
     @nb.njit(cache=True, parallel=True)
-    def run(n, M, x, T, code, prm, lo, hi, seed, repeats, task_l, task_w, zx, zr):
+    def run(n, M, x, T, code, prm, lo, hi, seed, repeats, task_l, task_w):
         # task k of repeat j: level task_l[k] (-1: a g sample), weight task_w[k]
         nt = task_l.size
         out = np.zeros(repeats * nt)
@@ -164,13 +163,14 @@ def _kernels() -> dict[str, Any]:
             bk = np.empty(x.size, dtype=np.int64)
             bi = np.empty(x.size, dtype=np.int64)
             c = cnt[jk]
-            y = np.empty(x.size)
+            ws = np.empty((n + 1, x.size))
+            y = ws[n]
             l = task_l[k]
             if l == -1:               # all M^n samples of g, one task
                 mn = M ** n
                 s = 0.0
                 for i in range(mn):
-                    move(code, prm, x, T, y, st, zx, zr, bk, bi)
+                    move(code, prm, x, T, y, st, bk, bi)
                     s += g_eval(code, y)
                 c[1] += mn
                 c[2] += mn * x.size
@@ -180,12 +180,12 @@ def _kernels() -> dict[str, Any]:
                 out[jk] = task_w[k] * M ** n * f_eval(code, prm, clipped(0.0, lo, hi))
             else:
                 r = T * uniform(st)
-                move(code, prm, x, r, y, st, zx, zr, bk, bi)
+                move(code, prm, x, r, y, st, bk, bi)
                 c[2] += x.size
-                a = f_eval(code, prm, clipped(U(l, M, r, y, T, code, prm, lo, hi, c, st, zx, zr, bk, bi), lo, hi))
+                a = f_eval(code, prm, clipped(U(l, M, r, y, T, code, prm, lo, hi, c, st, bk, bi, ws), lo, hi))
                 c[0] += 1
                 if l > 0:
-                    a -= f_eval(code, prm, clipped(U(l - 1, M, r, y, T, code, prm, lo, hi, c, st, zx, zr, bk, bi),
+                    a -= f_eval(code, prm, clipped(U(l - 1, M, r, y, T, code, prm, lo, hi, c, st, bk, bi, ws),
                                                    lo, hi))
                     c[0] += 1
                 out[jk] = task_w[k] * a
@@ -220,9 +220,8 @@ def mlp_numba(problem: Any, level: int, M: int, seed: int, repeats: int = 1,
     code, prm = _codes(problem)
     lo, hi = (problem.solution_bounds() or (-math.inf, math.inf)) if clip else (-math.inf, math.inf)
     task_l, task_w = _tasks(level, M, problem.T)
-    zx, zr = zig_tables()
     out, cnt = k["run"](level, M, problem.xi(), float(problem.T), code, prm, float(lo), float(hi),
-                        int(seed), int(repeats), task_l, task_w, zx, zr)
+                        int(seed), int(repeats), task_l, task_w)
     nt = task_l.size
     est = np.array([math.fsum(out[j * nt:(j + 1) * nt]) for j in range(repeats)])
     cost = cnt.reshape(repeats, nt, 3).sum(axis=1)
