@@ -84,8 +84,8 @@ def kernels() -> dict:
             state[k] = z
 
     @nb.njit(cache=True, inline="always")
-    def next_u64(s):
-        s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+    def _step(s0, s1, s2, s3):
+        # one xoshiro256** step on a state held in scalars: (output, new state)
         t = s1 * U5
         res = ((t << U7) | (t >> U57)) * U9
         t = s1 << U17
@@ -95,7 +95,11 @@ def kernels() -> dict:
         s0 ^= s3
         s2 ^= t
         s3 = (s3 << U45) | (s3 >> np.uint64(19))
-        s[0], s[1], s[2], s[3] = s0, s1, s2, s3
+        return res, s0, s1, s2, s3
+
+    @nb.njit(cache=True, inline="always")
+    def next_u64(s):
+        res, s[0], s[1], s[2], s[3] = _step(s[0], s[1], s[2], s[3])
         return res
 
     @nb.njit(cache=True, inline="always")
@@ -140,15 +144,7 @@ def kernels() -> dict:
         s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
         nbad = 0
         for k in range(out.size):
-            t = s1 * U5
-            w = ((t << U7) | (t >> U57)) * U9
-            t = s1 << U17
-            s2 ^= s0
-            s3 ^= s1
-            s1 ^= s2
-            s0 ^= s3
-            s2 ^= t
-            s3 = (s3 << U45) | (s3 >> np.uint64(19))
+            w, s0, s1, s2, s3 = _step(s0, s1, s2, s3)
             i = np.int64(w & MASK7)
             u = 2.0 * (float(w >> U11) * TWO53) - 1.0
             if abs(u) < zr[i]:
