@@ -65,20 +65,26 @@ def seeded(seed: int, device: str = "cpu"):
     return _Seeded()
 
 
-class keep_torch_threads:
-    """Context manager: torch's intra-op thread count is the same after the block as before.
+class torch_threads:
+    """Context manager: torch's intra-op thread count is ``n`` inside the block
+    (``None``: left as it is) and what it was before after the block.
 
-    Numba's OpenMP threading layer and torch share one OpenMP runtime in a
-    process; a Numba parallel kernel (the Radon transform, Monte Carlo)
-    resets the runtime's thread count, and torch then silently runs with all
-    cores.  Measured in the CT test: a training meant for one thread ran with
-    two, 4-6x slower on a busy machine.  Wrap Numba calls made between torch
-    work in this.
+    Used by the solvers' ``threads`` option, and, with ``None``, around Numba
+    calls made between torch work: Numba's OpenMP threading layer and torch
+    share one OpenMP runtime in a process, and a Numba parallel kernel (the
+    Radon transform, Monte Carlo) resets the runtime's thread count, after
+    which torch silently runs with all cores.  Measured in the CT test: a
+    training meant for one thread ran with two, 4-6x slower on a busy machine.
     """
+
+    def __init__(self, n: int | None = None) -> None:
+        self._want = n
 
     def __enter__(self):
         import torch
         self._n = torch.get_num_threads()
+        if self._want is not None:
+            torch.set_num_threads(self._want)
         return self
 
     def __exit__(self, *exc):
@@ -86,3 +92,8 @@ class keep_torch_threads:
         if torch.get_num_threads() != self._n:
             torch.set_num_threads(self._n)
         return False
+
+
+def keep_torch_threads() -> torch_threads:
+    """torch's thread count restored after the block (see :class:`torch_threads`)."""
+    return torch_threads(None)

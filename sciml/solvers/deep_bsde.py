@@ -165,15 +165,11 @@ class DeepBSDE(Solver):
     # ------------------------------------------------------------------ solve
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
-        import torch
+        from ..torch_utils import torch_threads
         # the tensors are small: one intra-op thread is fastest, and several
         # spin against each other on a loaded machine (measured 18x slower)
-        saved = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             return self._solve(problem, seed, device, progress)
-        finally:
-            torch.set_num_threads(saved)
 
     def _solve(self, problem: Problem, seed: int, device: str, progress: bool) -> Solution:
         import torch

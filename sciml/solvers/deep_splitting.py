@@ -67,13 +67,9 @@ class DeepSplitting(Solver):
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
-        import torch
-        saved = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
+        from ..torch_utils import torch_threads
+        with torch_threads(self.threads):
             return self._solve(problem, seed, device, progress)
-        finally:
-            torch.set_num_threads(saved)
 
     # ------------------------------------------------------------ sampling
     def _pair(self, torch: Any, p: Any, n: int, size: int, gen: Any, dev: Any, dt_: Any):
@@ -93,7 +89,8 @@ class DeepSplitting(Solver):
 
     def _features(self, p: Any, x: Any, n: int) -> Any:
         """Standardised network inputs at t_n (the spread of X_{t_n}; t_0 is never fed)."""
-        xi = torch_as(x, p.xi())
+        import torch
+        xi = torch.as_tensor(p.xi(), device=x.device, dtype=x.dtype)
         t = max(n, 1) * p.T / self.time_steps
         if p.diffusion == "gbm":
             return (x / xi).log() / (p.sigma * math.sqrt(t))
@@ -122,18 +119,12 @@ class DeepSplitting(Solver):
 
         def target(v_next: Any, n_next: int, x: Any) -> Any:
             """V_{n+1}(x) + h f(V_{n+1}, sigma^T grad V_{n+1})(x), detached."""
-            if v_next is None:                       # n + 1 = N: the terminal condition
-                with torch.enable_grad():
-                    xg = x.detach().requires_grad_(grad_f)
-                    y = p.g_torch(xg).reshape(-1, 1)
-                    z = (math.sqrt(2.0) * torch.autograd.grad(y.sum(), xg)[0]) if grad_f else None
-            else:
-                with torch.enable_grad():
-                    xg = x.detach().requires_grad_(grad_f)
-                    y = v_next(self._features(p, xg, n_next))
-                    z = (math.sqrt(2.0) * torch.autograd.grad(y.sum(), xg)[0]) if grad_f else None
-            zz = z if z is not None else torch.zeros_like(x)
-            return (y + h * p.f_torch(y, zz)).detach()
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_(grad_f)
+                # n + 1 = N: the terminal condition
+                y = p.g_torch(xg).reshape(-1, 1) if v_next is None else v_next(self._features(p, xg, n_next))
+                z = math.sqrt(2.0) * torch.autograd.grad(y.sum(), xg)[0] if grad_f else torch.zeros_like(x)
+            return (y + h * p.f_torch(y, z)).detach()
 
         v_next: Any = None
         history: list[dict[str, float]] = []
@@ -181,8 +172,3 @@ class DeepSplitting(Solver):
                  "time_steps": N, "mc_stderr": stderr, "history": history, "solver": self.name,
                  "params_per_step": int(sum(q.numel() for q in make_net().parameters()))}
         return Solution(value=value, stats=stats, state={"value": np.array([value]), "mc_stderr": np.array([stderr])})
-
-
-def torch_as(x: Any, a: np.ndarray) -> Any:
-    import torch
-    return torch.as_tensor(a, device=x.device, dtype=x.dtype)
