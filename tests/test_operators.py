@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("dolfinx")
 
 from operators.deeponet import DeepONet as DeepONetNet  # noqa: E402
-from operators.fno import FNO1d, FNO2d, SpectralConv1d, SpectralConv2d  # noqa: E402
+from operators.fno import (FNO1d, FNO2d, SpectralConv1d, SpectralConv2d,  # noqa: E402
+                           fft_friendly_padding, largest_prime_factor)
 from operators.unet_operator import UNet2d  # noqa: E402
 from sciml import registry  # noqa: E402
 from sciml.cli import main  # noqa: E402
@@ -58,6 +59,18 @@ def test_fno_shapes_padding_and_modes_check():
     assert f2(torch.randn(3, 21, 21, 1)).shape == (3, 21, 21)  # another resolution, same weights
     with pytest.raises(InvalidOption, match="modes=5"):
         f2(torch.randn(1, 7, 7, 1))  # 7 + 2 padding points carry at most 4 modes
+
+
+def test_fft_friendly_padding():
+    """The FNO paper's 85 + 9 = 94 = 2 x 47 is moved to 96 = 2^5 x 3; friendly sizes stay."""
+    assert largest_prime_factor(94) == 47 and largest_prime_factor(96) == 3
+    assert largest_prime_factor(1) == 1 and largest_prime_factor(97) == 97
+    assert fft_friendly_padding(85, 9) == 11
+    assert fft_friendly_padding(32, 4) == 4          # 36 = 2^2 3^2
+    for n in range(2, 300):
+        p = fft_friendly_padding(n, 0)
+        assert largest_prime_factor(n + p) <= 7
+        assert all(largest_prime_factor(n + q) > 7 for q in range(p))
 
 
 def test_deeponet_and_unet_shapes():
