@@ -25,7 +25,8 @@ from torch import nn
 
 from sciml.core import InvalidOption
 
-__all__ = ["SpectralConv1d", "SpectralConv2d", "FNO1d", "FNO2d", "check_modes", "fft_friendly_padding"]
+__all__ = ["SpectralConv1d", "SpectralConv2d", "FNO1d", "FNO2d", "check_modes", "fft_friendly_padding",
+           "largest_prime_factor"]
 
 
 def check_modes(modes: int, n: int, padding: int = 0) -> None:
@@ -50,8 +51,9 @@ def fft_friendly_padding(n: int, padding: int) -> int:
 
     FFT libraries are several times slower on lengths with a large prime
     factor: at the FNO paper's Darcy setting, 85 + 9 = 94 = 2 x 47, one
-    training step on one CPU thread takes 2.3x as long as with padding 11
-    (96 = 2^5 x 3; rfft2 of 5 x 32 channels: 40 ms vs 7.6 ms, measured).
+    training step on one CPU thread takes 2.1-2.3x as long as with padding 11
+    (96 = 2^5 x 3; rfft2 of 5 x 32 channels: 40 ms vs 7.6 ms, measured;
+    scripts/bench_fno_padding.py).
     """
     p = padding
     while largest_prime_factor(n + p) > 7:

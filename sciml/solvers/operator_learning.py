@@ -367,7 +367,7 @@ class FNO(_OperatorLearner):
         better = fft_friendly_padding(res, self.padding)
         if better != self.padding:
             log.warning("fno: res %d + padding %d = %d has a large prime factor, so every FFT is "
-                        "slow; padding=%d (grid %d) trains about twice as fast on CPU (2.3x measured at res 85)",
+                        "slow; padding=%d (grid %d) trains about twice as fast on CPU (2.1-2.3x measured at res 85)",
                         res, self.padding, res + self.padding, better, res + better)
 
 
