@@ -248,6 +248,18 @@ class HJB(SemilinearProblem):
     def f_torch(self, y: Any, z: Any) -> Any:
         return -0.5 * self.lam * (z * z).sum(dim=1, keepdim=True)
 
+    # -- the control problem behind the equation (deep-bsde's forward=controlled):
+    # -lam |∇u|^2 = min_a [a . ∇u + |a|^2 / (4 lam)], so
+    # u(0, xi) = inf_a E[g(X_T^a) + ∫ |a|^2 / (4 lam) dt],  dX^a = a dt + sqrt(2) dW,
+    # with optimal feedback a* = -2 lam ∇u = -sqrt(2) lam z  (z = sqrt(2) ∇u).
+    def optimal_drift_torch(self, z: Any) -> Any:
+        """The optimal feedback drift a*(z) = -sqrt(2) lam z."""
+        return -math.sqrt(2.0) * self.lam * z
+
+    def running_cost_torch(self, z: Any) -> Any:
+        """|a*|^2 / (4 lam) = lam |z|^2 / 2, shape (n, 1)."""
+        return 0.5 * self.lam * (z * z).sum(dim=1, keepdim=True)
+
     def exact_value(self) -> float:
         from sciml.references.cole_hopf import cole_hopf_value
         return cole_hopf_value(self.d, self.T, self.lam, float(self.d * self.x0 ** 2))

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                "options": solver.options(), "reference": ref_solver.name, "seed": seed,
                "value": rec.value, "reference_value": rec.reference_value,
                "rel_error": rec.errors["rel_error"], "wall_s": rec.wall_s, "reference_wall_s": ref_wall}
-        for k in ("cpu_s", "std", "stderr", "f_evals", "estimates", "final_loss"):
+        for k in ("cpu_s", "std", "stderr", "f_evals", "estimates", "final_loss", "value_stderr", "train_s", "eval_var"):
             if k in rec.stats:
                 row[k] = rec.stats[k]
         rows.append(row)

@@ -89,6 +89,43 @@ def test_deep_bsde_small_hjb_instance():
     assert abs(sol.value - exact) < 0.5 * abs(p.linear_value() - exact)
 
 
+def test_deep_bsde_controlled_forward_hjb_large_lam():
+    from sciml.solvers.deep_bsde import DeepBSDE
+    # d = 10, lam = 5: the linear answer 2.2593 is 38 % above u = 1.6314
+    p = HJB(d=10, T=1.0, lam=5.0)
+    exact = cole_hopf_value(10, 1.0, 5.0)
+    sol = DeepBSDE(forward="controlled", time_steps=10, steps=300, batch=64, log_every=100,
+                   eval_paths=16384).solve(p, seed=0)
+    se = sol.stats["value_stderr"]
+    assert 0.0 < se < 0.003 * exact
+    # budget: Heun bias with the exact control, measured by scripts/hjb_control_bias.py
+    # (-0.38 % +- 0.11 % at N = 10), the cost excess of the learned control (second order in
+    # its error, >= 0), and 4 standard errors of the final Monte Carlo mean (0.25 % x 4)
+    tol = 0.005 * exact + 4 * se
+    assert abs(sol.value - exact) < tol
+    assert abs(p.linear_value() - exact) > 10 * tol        # the linear answer is rejected
+    assert sol.stats["history_y0"][0] < p.linear_value()    # Z = 0 would cost E g exactly
+
+
+def test_deep_bsde_controlled_euler_is_an_upper_bound():
+    from sciml.solvers.deep_bsde import DeepBSDE
+    # with the feedback frozen over each step the cost is that of an admissible control: >= u
+    # for any network (here barely trained); Monte Carlo error only, 4 standard errors
+    p = HJB(d=10, T=1.0, lam=5.0)
+    exact = cole_hopf_value(10, 1.0, 5.0)
+    sol = DeepBSDE(forward="controlled", scheme="euler", time_steps=10, steps=30, batch=64,
+                   log_every=10, eval_paths=8192).solve(p, seed=1)
+    assert sol.value > exact - 4 * sol.stats["value_stderr"]
+
+
+def test_deep_bsde_controlled_needs_a_control_problem():
+    from sciml.solvers.deep_bsde import DeepBSDE
+    with pytest.raises(InvalidOption, match="forward=controlled"):
+        DeepBSDE(forward="controlled", steps=1).solve(AllenCahn(d=2, T=0.1))
+    with pytest.raises(InvalidOption, match="scheme"):
+        DeepBSDE(scheme="rk4")    # type: ignore[arg-type]
+
+
 def test_deep_bsde_is_reproducible():
     from sciml.solvers.deep_bsde import DeepBSDE
     solver = DeepBSDE(time_steps=4, steps=20, batch=32, log_every=10)

@@ -22,6 +22,37 @@ piecewise constant: ``lr``, multiplied by ``lr_decay`` at each fraction of
 estimate of the linear answer E[g(X_T)] (256 samples, same seed) and is
 parametrised as y_init (1 + theta), so that the learning rate is relative to
 the size of the answer (Adam moves a parameter by about lr per step).
+
+``linear=True`` adds a learned linear feedback to every subnetwork,
+Z_n += sqrt(2) a_n (X_n - xi) with one scalar a_n per time step (a ReLU
+network of width d + 10 cannot represent the near-linear map x -> Z well in
+100 dimensions); the default ``linear=None`` means on for the controlled
+forward process and off otherwise.
+
+``forward="controlled"`` (problems that are the value of a stochastic control
+problem: hjb) is the robust deep FBSDE method (Andersson, Andersson,
+Oosterlee, arXiv:2201.06854).  For hjb, -lam |∇u|^2 = min_a [a . ∇u +
+|a|^2 / (4 lam)], so u(0, xi) = inf_a E[g(X_T^a) + ∫ |a|^2 / (4 lam) dt] with
+dX^a = a dt + sqrt(2) dW and optimal feedback a* = -sqrt(2) lam Z.  X is
+simulated with the feedback built from the networks' own Z, and the networks
+minimise E[Ŷ] + var_weight Var[Ŷ] over the pathwise quantity
+
+    Ŷ = g(X_N) + sum_n running cost_n h - sum_n Z_n . dW_n,
+
+whose mean is the cost of that control (the martingale sum is a control
+variate: at the exact Z, Ŷ = u on every path).  The reported value is the
+mean of Ŷ over ``eval_paths`` fresh paths after training, with its standard
+error in ``stats["value_stderr"]``.  Unlike Y_0 of the uncontrolled method,
+which moves to first order with an error in Z that the loss sees only to
+second order (scripts/hjb_bsde_conditioning.py), the cost exceeds u by a
+term of second order in the error of the control.  ``scheme="euler"`` holds
+the feedback fixed over each step: that is an admissible control, so the
+cost is >= u for any network, but with bias O(T/N) that is large in high
+dimension (the Brownian increment moves X by sqrt(2 d h) within a step);
+``scheme="heun"`` (default) uses a predictor at t_{n+1}, the averaged drift
+and the trapezoidal running cost, whose bias with the exact control is
+second order (scripts/hjb_control_bias.py).  Z(T, x) = sqrt(2) ∇g(x) is
+taken exactly, by autograd of g.
 """
 from __future__ import annotations
 
@@ -76,6 +107,21 @@ def _make_modules(torch: Any, d: int, n_nets: int, width: int, batch_norm: bool,
                     h = torch.relu(h)
             return h * z_scale
 
+        def one(self, x: Any, k: int, t: Any) -> Any:    # subnetwork k on x: (batch, d)
+            def bn(h: Any, i: int) -> Any:
+                if not batch_norm:
+                    return h
+                mean = h.mean(dim=0, keepdim=True)
+                var = h.var(dim=0, unbiased=False, keepdim=True)
+                return (h - mean) / torch.sqrt(var + 1e-6) * self.gamma[i][k] + self.beta[i][k]
+            h = bn(x, 0)
+            for i in range(3):
+                h = h @ self.w[i][k] if batch_norm else torch.addmm(self.b[i][k], h, self.w[i][k])
+                h = bn(h, i + 1)
+                if i < 2:
+                    h = torch.relu(h)
+            return h * z_scale
+
     class SharedMLP(nn.Module):
         """One network (t, x) -> z for every time step."""
 
@@ -93,6 +139,9 @@ def _make_modules(torch: Any, d: int, n_nets: int, width: int, batch_norm: bool,
             n, b, _ = x.shape
             tt = t[:, None, None].expand(n, b, 1)
             return self.net(torch.cat([tt, x], dim=2).reshape(n * b, d + 1)).reshape(n, b, d) * z_scale
+
+        def one(self, x: Any, k: int, t: Any) -> Any:    # time t (0-d tensor) on x: (batch, d)
+            return self.net(torch.cat([t.expand(x.shape[0], 1), x], dim=1)) * z_scale
 
     return (SharedMLP() if shared else StackedMLP())
 
@@ -119,6 +168,11 @@ class DeepBSDE(Solver):
     dtype: Literal["float32", "float64"] = "float64"
     log_every: int = 100
     threads: int = 1
+    forward: Literal["uncontrolled", "controlled"] = "uncontrolled"
+    scheme: Literal["heun", "euler"] = "heun"
+    linear: bool | None = None
+    var_weight: float = 1.0
+    eval_paths: int = 16384
 
     def __post_init__(self) -> None:
         E = InvalidOption
@@ -135,6 +189,10 @@ class DeepBSDE(Solver):
         check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=E)
         check_range(self, "log_every", self.log_every, lo=1, error=E)
         check_range(self, "threads", self.threads, lo=1, hi=4096, error=E)
+        check_choice(self, "forward", self.forward, ("uncontrolled", "controlled"), error=E)
+        check_choice(self, "scheme", self.scheme, ("heun", "euler"), error=E)
+        check_range(self, "var_weight", self.var_weight, lo=0.0, hi=1e6, error=E)
+        check_range(self, "eval_paths", self.eval_paths, lo=2, hi=100_000_000, error=E)
 
     # ------------------------------------------------------------------ paths
     def _paths(self, torch: Any, problem: Any, n: int, gen: Any, dev: Any, dt_: Any):
@@ -171,12 +229,20 @@ class DeepBSDE(Solver):
         with torch_threads(self.threads):
             return self._solve(problem, seed, device, progress)
 
+    def _use_linear(self) -> bool:
+        return self.forward == "controlled" if self.linear is None else bool(self.linear)
+
     def _solve(self, problem: Problem, seed: int, device: str, progress: bool) -> Solution:
         import torch
         from ..progress import bar
         from ..torch_utils import check_loss, count_parameters, seeded, seeded_generator, torch_device, torch_dtype
         self.check_problem(problem)
         p: Any = problem
+        if self.forward == "controlled":
+            if not hasattr(p, "optimal_drift_torch"):
+                raise InvalidOption(f"{self.name}: forward=controlled needs a problem written as a stochastic "
+                                    f"control problem (hjb); {p.name!r} is not one")
+            return self._solve_controlled(p, seed, device, progress)
         dev, dt_ = torch_device(device), torch_dtype(self.dtype)
         N, d, h = self.time_steps, p.d, p.T / self.time_steps
         width = self.width or d + 10
@@ -192,10 +258,12 @@ class DeepBSDE(Solver):
                                 self.network == "shared", z_scale).to(device=dev, dtype=dt_)
             theta = torch.nn.Parameter(torch.zeros(1, device=dev, dtype=dt_))
             z0 = torch.nn.Parameter(torch.empty(1, d, device=dev, dtype=dt_).uniform_(-0.1, 0.1))
+        a_lin = torch.nn.Parameter(torch.zeros(max(N - 1, 1), 1, 1, device=dev, dtype=dt_))
+        xi_t = torch.as_tensor(p.xi(), device=dev, dtype=dt_)
         # Y_0 = y_init (1 + theta): Adam's steps (about lr in parameter units)
         # are then relative to the size of the answer, whatever its scale
         scale = max(abs(y_init), 1e-6)
-        params = [theta, z0] + list(net.parameters())
+        params = [theta, z0] + list(net.parameters()) + ([a_lin] if self._use_linear() else [])
         opt = torch.optim.Adam(params, lr=self.lr)
         milestones = sorted({max(1, int(m * self.steps)) for m in self.lr_milestones})
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.lr_decay)
@@ -208,6 +276,8 @@ class DeepBSDE(Solver):
             if N > 1:
                 feats = self._features(p, X[1:N])
                 Z = net(feats, times) if self.network == "shared" else net(feats)
+                if self._use_linear():
+                    Z = Z + math.sqrt(2.0) * a_lin * (X[1:N] - xi_t)
             for k in range(N):
                 zk = z if k == 0 else Z[k - 1]
                 y = y - p.f_torch(y, zk) * h + (zk * dW[k]).sum(dim=1, keepdim=True)
@@ -235,7 +305,8 @@ class DeepBSDE(Solver):
         if not math.isfinite(value):  # pragma: no cover - check_loss catches it first
             from ..core import SolverDiverged
             raise SolverDiverged(f"{self.name}: Y0 became {value}", step=self.steps)
-        stats = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "steps": self.steps, "params": count_parameters(net) + 1 + d,
+        stats = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "steps": self.steps,
+                 "params": count_parameters(net) + 1 + d + (N - 1 if self._use_linear() else 0), "forward": self.forward,
                  "history_step": hist_step, "history_loss": hist_loss, "history_y0": hist_y0,
                  "final_loss": hist_loss[-1], "y0_init": y_init, "solver": self.name}
         state = {"y0": np.array([value]), "z0": z0.detach().cpu().numpy().ravel(),
@@ -243,3 +314,108 @@ class DeepBSDE(Solver):
                  "history_y0": np.array(hist_y0)}
         return Solution(value=value, stats=stats, state=state)
 
+
+    # ------------------------------------------------- controlled forward process
+    def _solve_controlled(self, p: Any, seed: int, device: str, progress: bool) -> Solution:
+        """Robust deep FBSDE for a control problem (module docstring, ``forward=controlled``)."""
+        import torch
+        from ..progress import bar
+        from ..torch_utils import check_loss, count_parameters, seeded, seeded_generator, torch_device, torch_dtype
+        dev, dt_ = torch_device(device), torch_dtype(self.dtype)
+        N, d, T = self.time_steps, p.d, p.T
+        h = T / N
+        width = self.width or d + 10
+        linear = self._use_linear()
+        gen = seeded_generator(seed, dev)
+        t0, c0 = time.perf_counter(), time.process_time()
+        with seeded(seed, device):
+            net = _make_modules(torch, d, max(N - 1, 1), width, self.batch_norm,
+                                self.network == "shared", 1.0 / d).to(device=dev, dtype=dt_)
+            z0 = torch.nn.Parameter(torch.zeros(1, d, device=dev, dtype=dt_))
+        a_lin = torch.nn.Parameter(torch.zeros(N, device=dev, dtype=dt_))
+        xi = torch.as_tensor(p.xi(), device=dev, dtype=dt_)
+        tk = [torch.tensor(k * h / T, device=dev, dtype=dt_) for k in range(N + 1)]
+        params = [z0] + list(net.parameters()) + ([a_lin] if linear else [])
+        opt = torch.optim.Adam(params, lr=self.lr)
+        milestones = sorted({max(1, int(m * self.steps)) for m in self.lr_milestones})
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.lr_decay)
+        sq2 = math.sqrt(2.0)
+
+        def z_at(k: int, x: Any) -> Any:
+            if k == N:        # Z(T, x) = sqrt(2) grad g(x), exactly, by autograd
+                train = torch.is_grad_enabled()
+                with torch.enable_grad():
+                    xr = x if x.requires_grad else x.detach().requires_grad_(True)
+                    grad = torch.autograd.grad(self._g(p, xr).sum(), xr, create_graph=train)[0]
+                return sq2 * (grad if train else grad.detach())
+            z = z0.expand(x.shape[0], d) if k == 0 else net.one(self._features(p, x), k - 1, tk[k])
+            return z + sq2 * a_lin[k] * (x - xi) if linear else z
+
+        def sample(n: int) -> Any:
+            """Pathwise g(X_N) + running cost - sum Z dW: its mean is the control's cost."""
+            x = xi.expand(n, d)
+            cost = torch.zeros(n, 1, device=dev, dtype=dt_)
+            mart = torch.zeros(n, 1, device=dev, dtype=dt_)
+            z = z_at(0, x)
+            for k in range(N):
+                dw = torch.randn(n, d, generator=gen, device=dev, dtype=dt_) * math.sqrt(h)
+                mart = mart + (z * dw).sum(dim=1, keepdim=True)
+                b = p.optimal_drift_torch(z)
+                if self.scheme == "euler":      # feedback frozen over the step: cost >= u exactly
+                    cost = cost + p.running_cost_torch(z) * h
+                    x = x + b * h + sq2 * dw
+                    z = z_at(k + 1, x) if k + 1 < N else z
+                else:                           # Heun predictor-corrector, trapezoidal running cost
+                    zp = z_at(k + 1, x + b * h + sq2 * dw)
+                    x = x + 0.5 * (b + p.optimal_drift_torch(zp)) * h + sq2 * dw
+                    z1 = z_at(k + 1, x)
+                    cost = cost + 0.5 * (p.running_cost_torch(z) + p.running_cost_torch(z1)) * h
+                    z = z1
+            return self._g(p, x) + cost - mart
+
+        hist_step, hist_loss, hist_y0 = [], [], []
+        with bar(self.steps, "deep-bsde", progress) as bb:
+            for step in range(1, self.steps + 1):
+                opt.zero_grad(set_to_none=True)
+                y = sample(self.batch)
+                loss = y.mean() + self.var_weight * y.var()
+                check_loss(float(loss.detach()), step, solver=self.name)
+                loss.backward()
+                opt.step()
+                sched.step()
+                if step % self.log_every == 0 or step == self.steps:
+                    with torch.no_grad():
+                        yv = sample(self.valid_batch)
+                    vl = float(yv.mean() + self.var_weight * yv.var())
+                    check_loss(vl, step, solver=self.name)
+                    hist_step.append(step)
+                    hist_loss.append(vl)
+                    hist_y0.append(float(yv.mean()))
+                    bb.set_postfix(loss=f"{vl:.3e}", cost=f"{hist_y0[-1]:.6f}")
+                bb.update(1)
+        train_s = time.perf_counter() - t0
+        # the reported value: the control's cost on eval_paths fresh paths, with its standard error
+        chunk = max(self.valid_batch, 4096)
+        ys = []
+        with torch.no_grad():
+            left = self.eval_paths
+            while left > 0:
+                ys.append(sample(min(chunk, left)).squeeze(1))
+                left -= min(chunk, left)
+        y_all = torch.cat(ys).cpu().numpy()
+        value = float(y_all.mean())
+        if not math.isfinite(value):
+            from ..core import SolverDiverged
+            raise SolverDiverged(f"{self.name}: the control's cost became {value}", step=self.steps)
+        stderr = float(y_all.std(ddof=1) / math.sqrt(len(y_all)))
+        stats = {"wall_s": time.perf_counter() - t0, "train_s": train_s, "cpu_s": time.process_time() - c0,
+                 "steps": self.steps, "params": count_parameters(net) + d + (N if linear else 0),
+                 "forward": self.forward, "scheme": self.scheme, "linear": linear,
+                 "value_stderr": stderr, "eval_paths": len(y_all), "eval_var": float(y_all.var(ddof=1)),
+                 "history_step": hist_step, "history_loss": hist_loss, "history_y0": hist_y0,
+                 "final_loss": hist_loss[-1], "solver": self.name}
+        state = {"y0": np.array([value]), "z0": z0.detach().cpu().numpy().ravel(),
+                 "a_linear": a_lin.detach().cpu().numpy(),
+                 "history_step": np.array(hist_step), "history_loss": np.array(hist_loss),
+                 "history_y0": np.array(hist_y0)}
+        return Solution(value=value, stats=stats, state=state)
