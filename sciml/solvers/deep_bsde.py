@@ -234,8 +234,7 @@ class DeepBSDE(Solver):
 
     def _solve(self, problem: Problem, seed: int, device: str, progress: bool) -> Solution:
         import torch
-        from ..progress import bar
-        from ..torch_utils import check_loss, count_parameters, seeded, seeded_generator, torch_device, torch_dtype
+        from ..torch_utils import count_parameters, seeded, seeded_generator, torch_device, torch_dtype
         self.check_problem(problem)
         p: Any = problem
         if self.forward == "controlled":
@@ -264,9 +263,6 @@ class DeepBSDE(Solver):
         # are then relative to the size of the answer, whatever its scale
         scale = max(abs(y_init), 1e-6)
         params = [theta, z0] + list(net.parameters()) + ([a_lin] if self._use_linear() else [])
-        opt = torch.optim.Adam(params, lr=self.lr)
-        milestones = sorted({max(1, int(m * self.steps)) for m in self.lr_milestones})
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.lr_decay)
         times = torch.arange(1, N, device=dev, dtype=dt_) * h / p.T
 
         def loss_of(n: int) -> Any:
@@ -283,24 +279,9 @@ class DeepBSDE(Solver):
                 y = y - p.f_torch(y, zk) * h + (zk * dW[k]).sum(dim=1, keepdim=True)
             return torch.mean((y - self._g(p, X[N])) ** 2)
 
-        hist_step, hist_loss, hist_y0 = [], [], []
-        with bar(self.steps, "deep-bsde", progress) as b:
-            for step in range(1, self.steps + 1):
-                opt.zero_grad(set_to_none=True)
-                loss = loss_of(self.batch)
-                check_loss(float(loss.detach()), step, solver=self.name)
-                loss.backward()
-                opt.step()
-                sched.step()
-                if step % self.log_every == 0 or step == self.steps:
-                    with torch.no_grad():
-                        vl = float(loss_of(self.valid_batch))
-                    check_loss(vl, step, solver=self.name)
-                    hist_step.append(step)
-                    hist_loss.append(vl)
-                    hist_y0.append(float(y_init + scale * theta.detach()))
-                    b.set_postfix(loss=f"{vl:.3e}", y0=f"{hist_y0[-1]:.6f}")
-                b.update(1)
+        hist_step, hist_loss, hist_y0 = self._train(
+            params, lambda: loss_of(self.batch),
+            lambda: (float(loss_of(self.valid_batch)), float(y_init + scale * theta.detach())), "y0", progress)
         value = float(y_init + scale * theta.detach())
         if not math.isfinite(value):  # pragma: no cover - check_loss catches it first
             from ..core import SolverDiverged
@@ -315,12 +296,41 @@ class DeepBSDE(Solver):
         return Solution(value=value, stats=stats, state=state)
 
 
+    def _train(self, params: list[Any], loss_fn: Any, valid_fn: Any, label: str,
+               progress: bool) -> tuple[list[int], list[float], list[float]]:
+        """Adam with the piecewise-constant schedule; every log_every steps (and at the
+        end) valid_fn() -> (validation loss, current estimate of u(0, xi)) is recorded."""
+        import torch
+        from ..progress import bar
+        from ..torch_utils import check_loss
+        opt = torch.optim.Adam(params, lr=self.lr)
+        milestones = sorted({max(1, int(m * self.steps)) for m in self.lr_milestones})
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.lr_decay)
+        hist_step, hist_loss, hist_y0 = [], [], []
+        with bar(self.steps, "deep-bsde", progress) as b:
+            for step in range(1, self.steps + 1):
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn()
+                check_loss(float(loss.detach()), step, solver=self.name)
+                loss.backward()
+                opt.step()
+                sched.step()
+                if step % self.log_every == 0 or step == self.steps:
+                    with torch.no_grad():
+                        vl, y0 = valid_fn()
+                    check_loss(vl, step, solver=self.name)
+                    hist_step.append(step)
+                    hist_loss.append(vl)
+                    hist_y0.append(y0)
+                    b.set_postfix(loss=f"{vl:.3e}", **{label: f"{y0:.6f}"})
+                b.update(1)
+        return hist_step, hist_loss, hist_y0
+
     # ------------------------------------------------- controlled forward process
     def _solve_controlled(self, p: Any, seed: int, device: str, progress: bool) -> Solution:
         """Robust deep FBSDE for a control problem (module docstring, ``forward=controlled``)."""
         import torch
-        from ..progress import bar
-        from ..torch_utils import check_loss, count_parameters, seeded, seeded_generator, torch_device, torch_dtype
+        from ..torch_utils import count_parameters, seeded, seeded_generator, torch_device, torch_dtype
         dev, dt_ = torch_device(device), torch_dtype(self.dtype)
         N, d, T = self.time_steps, p.d, p.T
         h = T / N
@@ -336,9 +346,6 @@ class DeepBSDE(Solver):
         xi = torch.as_tensor(p.xi(), device=dev, dtype=dt_)
         tk = [torch.tensor(k * h / T, device=dev, dtype=dt_) for k in range(N + 1)]
         params = [z0] + list(net.parameters()) + ([a_lin] if linear else [])
-        opt = torch.optim.Adam(params, lr=self.lr)
-        milestones = sorted({max(1, int(m * self.steps)) for m in self.lr_milestones})
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.lr_decay)
         sq2 = math.sqrt(2.0)
 
         def z_at(k: int, x: Any) -> Any:
@@ -373,26 +380,15 @@ class DeepBSDE(Solver):
                     z = z1
             return self._g(p, x) + cost - mart
 
-        hist_step, hist_loss, hist_y0 = [], [], []
-        with bar(self.steps, "deep-bsde", progress) as bb:
-            for step in range(1, self.steps + 1):
-                opt.zero_grad(set_to_none=True)
-                y = sample(self.batch)
-                loss = y.mean() + self.var_weight * y.var()
-                check_loss(float(loss.detach()), step, solver=self.name)
-                loss.backward()
-                opt.step()
-                sched.step()
-                if step % self.log_every == 0 or step == self.steps:
-                    with torch.no_grad():
-                        yv = sample(self.valid_batch)
-                    vl = float(yv.mean() + self.var_weight * yv.var())
-                    check_loss(vl, step, solver=self.name)
-                    hist_step.append(step)
-                    hist_loss.append(vl)
-                    hist_y0.append(float(yv.mean()))
-                    bb.set_postfix(loss=f"{vl:.3e}", cost=f"{hist_y0[-1]:.6f}")
-                bb.update(1)
+        def train_loss() -> Any:
+            y = sample(self.batch)
+            return y.mean() + self.var_weight * y.var()
+
+        def valid() -> tuple[float, float]:
+            yv = sample(self.valid_batch)
+            return float(yv.mean() + self.var_weight * yv.var()), float(yv.mean())
+
+        hist_step, hist_loss, hist_y0 = self._train(params, train_loss, valid, "cost", progress)
         train_s = time.perf_counter() - t0
         # the reported value: the control's cost on eval_paths fresh paths, with its standard error
         chunk = max(self.valid_batch, 4096)
