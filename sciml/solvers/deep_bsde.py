@@ -295,7 +295,6 @@ class DeepBSDE(Solver):
                  "history_y0": np.array(hist_y0)}
         return Solution(value=value, stats=stats, state=state)
 
-
     def _train(self, params: list[Any], loss_fn: Any, valid_fn: Any, label: str,
                progress: bool) -> tuple[list[int], list[float], list[float]]:
         """Adam with the piecewise-constant schedule; every log_every steps (and at the
