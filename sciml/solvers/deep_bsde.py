@@ -91,12 +91,14 @@ def _make_modules(torch: Any, d: int, n_nets: int, width: int, batch_norm: bool,
                 self.gamma.append(nn.Parameter(torch.empty(n_nets, 1, c).uniform_(0.1, 0.5)))
                 self.beta.append(nn.Parameter(torch.empty(n_nets, 1, c).normal_(0.0, 0.1)))
 
-        def _bn(self, h: Any, i: int) -> Any:
+        def _bn(self, h: Any, i: int, k: int | None = None) -> Any:
+            """Batch norm over the batch axis; h is (n_nets, batch, c), or (batch, c) for net k."""
             if not batch_norm:
                 return h
-            mean = h.mean(dim=1, keepdim=True)
-            var = h.var(dim=1, unbiased=False, keepdim=True)
-            return (h - mean) / torch.sqrt(var + 1e-6) * self.gamma[i] + self.beta[i]
+            mean = h.mean(dim=-2, keepdim=True)
+            var = h.var(dim=-2, unbiased=False, keepdim=True)
+            gamma, beta = (self.gamma[i], self.beta[i]) if k is None else (self.gamma[i][k], self.beta[i][k])
+            return (h - mean) / torch.sqrt(var + 1e-6) * gamma + beta
 
         def forward(self, x: Any) -> Any:    # x: (n_nets, batch, d)
             h = self._bn(x, 0)
@@ -108,16 +110,10 @@ def _make_modules(torch: Any, d: int, n_nets: int, width: int, batch_norm: bool,
             return h * z_scale
 
         def one(self, x: Any, k: int, t: Any) -> Any:    # subnetwork k on x: (batch, d)
-            def bn(h: Any, i: int) -> Any:
-                if not batch_norm:
-                    return h
-                mean = h.mean(dim=0, keepdim=True)
-                var = h.var(dim=0, unbiased=False, keepdim=True)
-                return (h - mean) / torch.sqrt(var + 1e-6) * self.gamma[i][k] + self.beta[i][k]
-            h = bn(x, 0)
+            h = self._bn(x, 0, k)
             for i in range(3):
                 h = h @ self.w[i][k] if batch_norm else torch.addmm(self.b[i][k], h, self.w[i][k])
-                h = bn(h, i + 1)
+                h = self._bn(h, i + 1, k)
                 if i < 2:
                     h = torch.relu(h)
             return h * z_scale
