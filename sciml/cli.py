@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("-r", dest="ref_options", action="append", metavar="KEY=VALUE",
                     help="reference solver option")
     sv.add_argument("--seed", type=int, default=0)
-    sv.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    sv.add_argument("--device", default="cpu", metavar="cpu|cuda|cuda:N",
+                    help="where the solver runs (checked: exit 2 if it cannot run there)")
     sv.add_argument("--out", type=Path, default=None, help="write the run to this HDF5 file")
     sv.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sv.add_argument("--quiet", action="store_true", help="no progress bars or table")

@@ -11,6 +11,7 @@ import numpy as np
 
 from . import registry
 from .core import InvalidOption, Problem, Solution, Solver
+from .device import resolve_device
 from .versions import versions
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def evaluate(problem: Problem, solver: Solver, reference: str | Solver | Solutio
     """
     if reference is None:
         reference = problem.default_reference
+    device = resolve_device(device, solver)  # where it really runs ("cuda:0"), or InvalidOption
     sol, wall = solve_timed(solver, problem, seed=seed, device=device, progress=progress)
 
     ref_wall: float | None
