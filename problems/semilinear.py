@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from sciml.core import InvalidOption, Problem, check_range
+from sciml.core import InvalidOption, InvalidProblem, Problem, check_range
 
-__all__ = ["SemilinearProblem", "AllenCahn", "SineGordon", "HJB", "DefaultRisk",
+__all__ = ["SemilinearProblem", "Semilinear", "AllenCahn", "SineGordon", "HJB", "DefaultRisk",
            "expect_radial"]
 
 PNAS = "Han, Jentzen, E, PNAS 115 (2018) 8505-8510"
@@ -61,6 +61,22 @@ class SemilinearProblem(Problem):
     d: int = 100
     T: float = 1.0
     x0: float = 0.0
+
+    #: the methods that carry the mathematics: a subclass of a preset that redefines
+    #: one of them would silently keep the preset's kernels and closed forms elsewhere
+    _DATA_METHODS: ClassVar[tuple[str, ...]] = (
+        "g", "g_radial", "g_radial_torch", "g_torch", "g_xp", "f", "f_torch", "f_xp", "flow",
+        "mlp_code", "exact_value", "linear_value", "solution_bounds", "optimal_drift_torch",
+        "running_cost_torch")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        presets = [b for b in cls.__mro__[1:] if b.__dict__.get("_preset", False)]
+        changed = [m for m in cls._DATA_METHODS if m in cls.__dict__]
+        if presets and changed:
+            raise InvalidProblem(f"{cls.__name__} redefines {', '.join(changed)} of the preset "
+                                 f"{presets[0].__name__}; write your own problem as "
+                                 "problems.semilinear.Semilinear(f=..., g=...) instead")
 
     def __post_init__(self) -> None:
         check_range(self, "d", self.d, lo=1, hi=100_000)
@@ -118,6 +134,43 @@ class SemilinearProblem(Problem):
         """The published value for these parameters, if any."""
         return None
 
+    # -- the general interface (component-first, written once with xp)
+    #: constant diffusion sigma of X = xi + sigma W (brownian problems): the PDE's
+    #: second-order term is sigma^2/2 Δu; sqrt(2) gives the Laplacian
+    @property
+    def sigma(self) -> float:
+        return math.sqrt(2.0)
+
+    def g_xp(self, x: Any, xp: Any = np) -> Any:
+        """g at points x of shape (d, ...) (component-first)."""
+        return self.g_radial(xp.sum(x * x, axis=0))
+
+    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
+        """f(t, x, u, ∇u) with x, z = ∇u of shape (d, ...) and u of shape (...)."""
+        return self.f(u)
+
+    def user_functions(self) -> dict[str, Any] | None:
+        """The plain xp functions {"f", "g"} (Numba-compilable), or None for a
+        built-in problem whose kernels are hand-written (``mlp_code``)."""
+        return None
+
+    def capabilities(self) -> frozenset[str]:
+        caps = {self.name, "semilinear"}
+        if self.diffusion == "brownian":
+            caps.add("brownian")
+        if not self.uses_gradient:
+            caps.add("f-without-gradient")
+        if self.radial and self.diffusion == "brownian" and not self.uses_gradient:
+            caps.add("radial")
+        if self._builtin_kernel() or self.user_functions() is not None:
+            caps.add("numba")
+        return frozenset(caps)
+
+    def _builtin_kernel(self) -> bool:
+        # hand-written Numba kernels exist for the presets (whose subclasses cannot
+        # redefine f or g: see __init_subclass__)
+        return isinstance(self, _BUILTIN_KERNELS)
+
 
 def _g_ac(r: Any) -> Any:
     return 1.0 / (2.0 + 0.4 * r)
@@ -134,6 +187,7 @@ class AllenCahn(SemilinearProblem):
     """
 
     name = "allen-cahn"
+    _preset: ClassVar[bool] = True
     radial = True
     PUBLISHED = {
         (100, 0.3): (0.052802, PNAS, "5 digits (branching diffusion)"),
@@ -175,6 +229,7 @@ class SineGordon(SemilinearProblem):
     """
 
     name = "sine-gordon"
+    _preset: ClassVar[bool] = True
     radial = True
     PUBLISHED = {
         (10, 1.0): (0.30623, BECKER, "5 digits"),
@@ -187,6 +242,9 @@ class SineGordon(SemilinearProblem):
 
     def f(self, u: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
         return np.sin(u)
+
+    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
+        return xp.sin(u)
 
     def f_torch(self, y: Any, z: Any) -> Any:
         import torch
@@ -223,6 +281,7 @@ class HJB(SemilinearProblem):
     """
 
     name = "hjb"
+    _preset: ClassVar[bool] = True
     default_reference = "cole-hopf"
     uses_gradient = True
     PUBLISHED = {(100, 1.0, 1.0): (4.5901, PNAS, "5 digits (Monte Carlo of Cole-Hopf)")}
@@ -239,6 +298,20 @@ class HJB(SemilinearProblem):
     def g_radial_torch(self, r: Any) -> Any:
         import torch
         return torch.log(0.5 * (1.0 + r))
+
+    def g_xp(self, x: Any, xp: Any = np) -> Any:
+        return xp.log(0.5 * (1.0 + xp.sum(x * x, axis=0)))
+
+    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
+        return -self.lam * xp.sum(z * z, axis=0)
+
+    @property
+    def hjb(self) -> float:
+        """lam of f = -lam |∇u|^2 (the Cole-Hopf and control forms use it)."""
+        return float(self.lam)
+
+    def capabilities(self) -> frozenset[str]:
+        return super().capabilities() | {"hjb", "control"}
 
     def f(self, u: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
         if grad is None:
@@ -284,6 +357,7 @@ class DefaultRisk(SemilinearProblem):
     """
 
     name = "default-risk"
+    _preset: ClassVar[bool] = True
     default_reference = "multilevel-picard"
     diffusion = "gbm"
     PUBLISHED = {(100, 1.0): (57.300, PNAS, "deep BSDE estimate, no uncertainty stated")}
@@ -317,6 +391,14 @@ class DefaultRisk(SemilinearProblem):
     def g(self, x: np.ndarray) -> np.ndarray:
         return np.min(np.atleast_2d(np.asarray(x, dtype=float)), axis=1)
 
+    def g_xp(self, x: Any, xp: Any = np) -> Any:
+        return xp.amin(x, axis=0) if xp is np else x.amin(dim=0)
+
+    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
+        slope = (self.gamma_h - self.gamma_l) / (self.v_h - self.v_l)
+        q = xp.clip(slope * (u - self.v_h) + self.gamma_h, self.gamma_l, self.gamma_h)
+        return -(1.0 - self.delta) * q * u - self.R * u
+
     def g_torch(self, x: Any) -> Any:
         return x.min(dim=1, keepdim=True).values
 
@@ -343,3 +425,202 @@ class DefaultRisk(SemilinearProblem):
 
     def published(self):
         return self.PUBLISHED.get((self.d, float(self.T))) if self.x0 == 100.0 else None
+
+
+@dataclass(frozen=True)
+class Semilinear(SemilinearProblem):
+    """Your own semilinear PDE, from functions written once with ``xp``::
+
+        du/dt + sigma^2/2 Δu + f(t, x, u, ∇u) = 0  on [0, T) x R^d,   u(T, x) = g(x),
+
+    answer u(0, xi) with xi = x0 (a number for every coordinate, or d numbers),
+    forward process X = xi + sigma W (``diffusion`` = sigma; the default
+    sqrt(2) gives the Laplacian, the convention of the built-in problems).
+
+    * ``g(x, xp)``: x of shape (d, ...) (component-first), returns shape (...);
+    * ``f(t, x, u, z, xp)``: u of shape (...), x and z = ∇u of shape (d, ...);
+      a number stands for a constant f;
+    * ``exact(t, x, xp)``: optional exact solution (then ``--reference exact``);
+    * declared facts that let a solver do more: ``radial=True`` (g depends on
+      |x|^2 only and f on u only: the ``radial`` reference), ``hjb=lam``
+      (f = -lam |∇u|^2 with sigma = sqrt(2): ``cole-hopf`` and deep BSDE's
+      control form), ``bounds=(lo, hi)`` (an interval known to hold u: MLP's
+      clipping).  Each declared fact is checked on a random batch.
+
+    Every function is evaluated once on a small batch when the problem is
+    made, so a wrong shape, a NaN or a wrong signature is refused before any
+    long work.
+    """
+
+    name = "semilinear"
+    default_reference = "multilevel-picard"
+
+    d: int = 1
+    T: float = 1.0
+    f: Any = 0.0
+    g: Any = None
+    x0: Any = 0.0
+    diffusion: Any = math.sqrt(2.0)
+    exact: Any = None
+    radial: bool = False
+    hjb: float | None = None
+    bounds: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        from sciml import userfn
+        own = self.name
+        if isinstance(self.d, bool) or not isinstance(self.d, (int, np.integer)):
+            raise InvalidProblem(f"{own}: d={self.d!r} must be an integer in [1, 100000]")
+        object.__setattr__(self, "d", int(self.d))
+        check_range(self, "d", self.d, lo=1, hi=100_000)
+        check_range(self, "T", float(self.T), lo=0.0, lo_open=True, hi=1e6)
+        object.__setattr__(self, "T", float(self.T))
+        if not userfn.is_number(self.diffusion):
+            raise InvalidProblem(f"{own}: diffusion={self.diffusion!r}; the semilinear solvers take a constant "
+                                 "number sigma (X = xi + sigma W)")
+        check_range(self, "diffusion", float(self.diffusion), lo=0.0, lo_open=True, hi=1e6)
+        object.__setattr__(self, "diffusion", float(self.diffusion))
+        xi = np.asarray(self.x0, dtype=float).reshape(-1) if not callable(self.x0) else None
+        if xi is None or xi.size not in (1, self.d) or not np.all(np.isfinite(xi)):
+            raise InvalidProblem(f"{own}: x0={self.x0!r}; give one finite number (every coordinate) or d={self.d}")
+        object.__setattr__(self, "x0", float(xi[0]) if xi.size == 1 else tuple(float(v) for v in xi))
+        if self.g is None:
+            raise InvalidProblem(f"{own}: g is required: the terminal value g(x, xp), x of shape (d, ...)")
+        if userfn.is_number(self.g):
+            object.__setattr__(self, "g", userfn.constant(self.g))
+        userfn.check_signature(own, "g", self.g, ("x",))
+        if userfn.is_number(self.f):
+            object.__setattr__(self, "f", userfn.constant(self.f))
+        userfn.check_signature(own, "f", self.f, ("t", "x", "u", "z"))
+        if self.exact is not None:
+            userfn.check_signature(own, "exact", self.exact, ("t", "x"))
+        if self.hjb is not None:
+            check_range(self, "hjb", float(self.hjb), lo=0.0, hi=1e6)
+        if self.bounds is not None:
+            lo, hi = (float(b) for b in self.bounds)
+            if not lo < hi:
+                raise InvalidProblem(f"{own}: bounds={self.bounds!r}; give (lo, hi) with lo < hi")
+        self._probe()
+
+    # -- checks on a small random batch
+    def _probe(self) -> None:
+        from sciml import userfn
+        own, d, n = self.name, self.d, 5
+        rng = np.random.default_rng(12345)
+        x = self.xi()[:, None] + rng.standard_normal((d, n))
+        t = 0.5 * self.T
+        gx = userfn.probe(own, "g", self.g, (x,), (n,))
+        u = gx + 0.1 * rng.standard_normal(n)
+        z = rng.standard_normal((d, n))
+        fx = userfn.probe(own, "f", self.f, (t, x, u, z), (n,))
+        fz = userfn.probe(own, "f", self.f, (t, x, u, 2.0 * z + 1.0), (n,))
+        object.__setattr__(self, "_uses_z", not np.allclose(fx, fz, rtol=1e-12, atol=1e-300))
+        if self.exact is not None:
+            userfn.probe(own, "exact", self.exact, (t, x), (n,))
+        if self.hjb is not None:
+            want = -float(self.hjb) * np.sum(z * z, axis=0)
+            if not np.allclose(fx, want, rtol=1e-9, atol=1e-12) or not math.isclose(self.diffusion, math.sqrt(2.0)):
+                raise InvalidProblem(f"{own}: hjb={self.hjb!r} declares f = -hjb |z|^2 with diffusion sqrt(2), "
+                                     "but f or diffusion differ on a test batch")
+        if self.radial:
+            q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+            ok = np.allclose(userfn.probe(own, "g", self.g, (q @ x,), (n,)), gx, rtol=1e-9, atol=1e-12)
+            f2 = userfn.probe(own, "f", self.f, (0.1 * t, x + 1.0, u, 2.0 * z + 1.0), (n,))
+            if not ok or not np.allclose(f2, fx, rtol=1e-12, atol=1e-300):
+                raise InvalidProblem(f"{own}: radial=True declares g(x) = G(|x|^2) and f = F(u), "
+                                     "but g or f differ under a rotation or a change of t, x, z")
+
+    # -- data
+    @property
+    def uses_gradient(self) -> bool:  # type: ignore[override]
+        return bool(getattr(self, "_uses_z", True))
+
+    @property
+    def sigma(self) -> float:
+        return float(self.diffusion)
+
+    def xi(self) -> np.ndarray:
+        return np.broadcast_to(np.asarray(self.x0, dtype=float), (self.d,)).copy()
+
+    def g_xp(self, x: Any, xp: Any = np) -> Any:
+        return self.g(x, xp)
+
+    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
+        return self.f(t, x, u, z, xp)
+
+    def user_functions(self) -> dict[str, Any]:
+        return {"f": self.f, "g": self.g}
+
+    def g_radial(self, r: np.ndarray) -> np.ndarray:
+        r = np.asarray(r, dtype=float)
+        x = np.zeros((self.d,) + r.shape)
+        x[0] = np.sqrt(r)
+        return np.asarray(self.g(x, np), dtype=float) * np.ones(r.shape)
+
+    def f_torch(self, y: Any, z: Any) -> Any:
+        raise InvalidOption(f"{self.name}: f depends on (t, x); call f_xp(t, x, u, grad u, torch)")
+
+    def g_torch(self, x: Any) -> Any:
+        import torch
+        return self.g(x.T, torch).reshape(-1, 1)
+
+    def flow(self, u: np.ndarray, tau: float) -> np.ndarray:
+        """The flow of u' = f(u) over time tau (radial problems): RK4 with steps of
+        at most 1e-2 (local error O(h^5): far below the splitting's)."""
+        n = max(1, math.ceil(abs(tau) / 1e-2))
+        h = tau / n
+        u = np.asarray(u, dtype=float)
+        zero = np.zeros((self.d,) + u.shape)
+
+        def F(v: np.ndarray) -> np.ndarray:
+            return np.asarray(self.f(0.0, zero, v, zero, np), dtype=float) * np.ones(v.shape)
+        for _ in range(n):
+            k1 = F(u)
+            k2 = F(u + 0.5 * h * k1)
+            k3 = F(u + 0.5 * h * k2)
+            k4 = F(u + h * k3)
+            u = u + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return u
+
+    def solution_bounds(self) -> tuple[float, float] | None:
+        return None if self.bounds is None else (float(self.bounds[0]), float(self.bounds[1]))
+
+    @property
+    def has_exact(self) -> bool:
+        return self.exact is not None
+
+    def exact_value(self) -> float:
+        if self.exact is None:
+            raise InvalidOption(f"problem {self.name!r} has no exact solution; use --reference "
+                                f"{self.default_reference}")
+        return float(np.asarray(self.exact(0.0, self.xi()[:, None], np)).reshape(-1)[0])
+
+    def linear_value(self) -> float:
+        if not self.radial:
+            raise InvalidOption(f"{self.name}: the linear value E g(X_T) needs radial=True (a quadrature)")
+        return expect_radial(self.d, self.T, float(self.xi() @ self.xi()), self.g_radial) \
+            if math.isclose(self.diffusion, math.sqrt(2.0)) else _raise_sigma(self.name)
+
+    def capabilities(self) -> frozenset[str]:
+        caps = set(super().capabilities()) | {"numba", "brownian"}
+        if self.radial and not self.uses_gradient:
+            caps.add("radial")
+        if self.radial and not math.isclose(self.diffusion, math.sqrt(2.0)):
+            caps.discard("radial")    # the radial reference is written for the Laplacian
+        if self.hjb is not None:
+            caps |= {"hjb", "control"}
+        return frozenset(caps)
+
+    # -- control form (hjb declared): the same as HJB's
+    def optimal_drift_torch(self, z: Any) -> Any:
+        return -math.sqrt(2.0) * float(self.hjb) * z
+
+    def running_cost_torch(self, z: Any) -> Any:
+        return 0.5 * float(self.hjb) * (z * z).sum(dim=1, keepdim=True)
+
+
+def _raise_sigma(name: str) -> float:
+    raise InvalidOption(f"{name}: the radial quadrature is written for diffusion sqrt(2)")
+
+
+_BUILTIN_KERNELS = (AllenCahn, SineGordon, DefaultRisk)

@@ -19,7 +19,7 @@ __all__ = [
     "SciMLError", "InvalidProblem", "InvalidOption", "SolverDiverged",
     "MissingDependency", "DataError",
     "Problem", "Solver", "Solution", "check_range", "check_choice",
-    "fields_of", "replace",
+    "fields_of", "replace", "coerce_value", "problem_identity",
 ]
 
 
@@ -66,11 +66,78 @@ class SolverDiverged(SciMLError, RuntimeError):
 
 
 # ----------------------------------------------------------------- validation
+def coerce_value(tp: Any, value: Any) -> Any:
+    """``value`` as a value of the declared type ``tp``, or ValueError.
+
+    The one rule for Python, TOML and the command line: bool is not a
+    number, an int field takes an integer or an integral float (1e4) and
+    stores an int, a float field takes any real number and stores a float,
+    numpy scalars count as their Python values.  Other types pass unchanged.
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        inner = [a for a in args if a is not type(None)]
+        if value is None and len(inner) < len(args):
+            return None
+        return coerce_value(inner[0], value) if len(inner) == 1 else value
+    if origin is typing.Literal:
+        for a in args:
+            try:
+                if coerce_value(type(a), value) == a:
+                    return a
+            except ValueError:
+                pass
+        raise ValueError("expected one of " + ", ".join(map(str, args)))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError("expected true or false")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("expected an integer" + (", not a boolean" if isinstance(value, bool) else ""))
+        if isinstance(value, float):
+            if not (math.isfinite(value) and value.is_integer()):
+                raise ValueError("expected an integer")
+            return int(value)
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("expected a number" + (", not a boolean" if isinstance(value, bool) else ""))
+        return float(value)
+    if tp is str and not isinstance(value, str):
+        raise ValueError("expected a string")
+    return value
+
+
+def _check_type(obj: Any, owner: str, key: str, value: Any, error: type[SciMLError]) -> Any:
+    """Apply :func:`coerce_value` to a dataclass field being validated (and
+    store the normalised value in the frozen instance); other values must at
+    least not be booleans or non-numbers where a range is checked."""
+    tp = None
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and key in fields_of(obj) \
+            and getattr(obj, key) is value:
+        tp = fields_of(obj)[key]
+    try:
+        new = coerce_value(tp, value) if tp is not None else value
+    except ValueError as exc:
+        raise error(f"{owner}: {key}={value!r} is not allowed; {exc}") from None
+    if tp is not None and new is not value:
+        object.__setattr__(obj, key, new)
+    return new
+
+
 def check_range(cls_or_name: Any, key: str, value: Any, *, lo: float | None = None,
                 hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
                 error: type[SciMLError] = InvalidProblem) -> None:
     """Raise ``error`` naming ``key``, ``value`` and the allowed interval."""
     owner = cls_or_name if isinstance(cls_or_name, str) else getattr(cls_or_name, "name", type(cls_or_name).__name__)
+    value = _check_type(cls_or_name, owner, key, value, error)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error(f"{owner}: {key}={value!r} is not allowed; expected a number")
     bad = isinstance(value, float) and not math.isfinite(value)
     if lo is not None:
         bad = bad or (value <= lo if lo_open else value < lo)
@@ -87,8 +154,10 @@ def check_choice(cls_or_name: Any, key: str, value: Any, choices: typing.Iterabl
                  *, error: type[SciMLError] = InvalidProblem) -> None:
     """Raise ``error`` unless ``value`` is one of ``choices``."""
     choices = tuple(choices)
-    if value not in choices:
-        owner = cls_or_name if isinstance(cls_or_name, str) else getattr(cls_or_name, "name", type(cls_or_name).__name__)
+    owner = cls_or_name if isinstance(cls_or_name, str) else getattr(cls_or_name, "name", type(cls_or_name).__name__)
+    value = _check_type(cls_or_name, owner, key, value, error)
+    # True == 1 in Python: a boolean only matches a boolean choice
+    if value not in choices or (isinstance(value, bool) and not any(isinstance(c, bool) for c in choices)):
         raise error(f"{owner}: {key}={value!r} is not allowed; choose one of {', '.join(map(str, choices))}")
 
 
@@ -113,6 +182,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------- capabilities
+#: Capability name -> what it means (the phrase used when it is missing).
+CAPABILITIES: dict[str, str] = {
+    "kolmogorov": "a linear Kolmogorov problem (du/dt = 1/2 Tr(σσᵀ Hess u) + <drift, ∇u>, u(0) = phi)",
+    "sde-affine": "an SDE with an exact sampler (constant or affine-diagonal drift and diffusion)",
+    "semilinear": "a semilinear problem (du/dt + 1/2 Tr(σσᵀ Hess u) + <drift, ∇u> + f = 0, u(T) = g)",
+    "brownian": "the forward process X = xi + σ W with a constant diffusion σ and no drift",
+    "f-without-gradient": "a nonlinearity f(t, x, u) that does not depend on the gradient z",
+    "numba": "f and g that Numba can compile (plain xp functions over arrays)",
+    "radial": "radial data: g depending on |x|^2 only, f on u only (declare radial=True)",
+    "hjb": "an HJB-type nonlinearity f = -lam |∇u|^2 with the Laplacian (declare hjb=lam)",
+    "control": "a control form of the problem (an HJB-type nonlinearity)",
+}
+
+
 # -------------------------------------------------------------------- Problem
 @dataclass(frozen=True)
 class Problem:
@@ -130,6 +214,16 @@ class Problem:
     name: ClassVar[str] = "problem"
     default_reference: ClassVar[str] = "exact"
     kind: ClassVar[str] = "field"
+
+    # -- what a solver may ask of it
+    def capabilities(self) -> frozenset[str]:
+        """What this problem provides, as capability names (see :data:`CAPABILITIES`).
+
+        Solvers declare what they need (``Solver.requires``) and accept any
+        problem providing it; the default is the registry name only, so a
+        problem that says nothing is taken by name-based solvers alone.
+        """
+        return frozenset({self.name})
 
     # -- parameters
     def params(self) -> dict[str, Any]:
@@ -186,22 +280,70 @@ class Solver:
 
     name: ClassVar[str] = "solver"
     accepts: ClassVar[tuple[str, ...]] = ()
+    #: capabilities the problem must provide (names of :data:`CAPABILITIES`);
+    #: when set, ``accepts`` is not consulted
+    requires: ClassVar[tuple[str, ...]] = ()
     learned: ClassVar[bool] = False
 
     def options(self) -> dict[str, Any]:
         """The solver's options as plain JSON-able values."""
         return {k: _plain(getattr(self, k)) for k in fields_of(self)}
 
+    @classmethod
+    def missing(cls, problem: Problem) -> str | None:
+        """Why this solver cannot take ``problem`` (one phrase), or None if it can.
+
+        Capability-based solvers list what is missing; the others accept
+        by registry name.  Subclasses may add finer checks (call super)."""
+        if cls.requires:
+            have = problem.capabilities()
+            lacking = [c for c in cls.requires if c not in have]
+            if not lacking:
+                return None
+            return "it needs " + "; ".join(CAPABILITIES.get(c, c) for c in lacking)
+        if "*" in cls.accepts or problem.name in cls.accepts:
+            return None
+        return f"it accepts: {', '.join(cls.accepts) or 'none'}"
+
     def check_problem(self, problem: Problem) -> None:
-        """Raise :class:`InvalidOption` unless this solver accepts ``problem``."""
-        if "*" in self.accepts or problem.name in self.accepts:
-            return
-        raise InvalidOption(f"solver {self.name!r} does not accept problem {problem.name!r}; "
-                            f"it accepts: {', '.join(self.accepts) or 'none'}")
+        """Raise :class:`InvalidOption` (one line) unless this solver can take ``problem``."""
+        why = self.missing(problem)
+        if why is not None:
+            raise InvalidOption(f"solver {self.name!r} cannot solve problem {problem.name!r}: {why}")
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> "Solution":
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "solve" in cls.__dict__ and not getattr(cls.__dict__["solve"], "_stamps_problem", False):
+            cls.solve = _stamping(cls.__dict__["solve"])
+
+
+def _stamping(solve: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a ``solve`` so that the Solution records the problem it solves."""
+    import functools
+
+    @functools.wraps(solve)
+    def wrapper(self: Solver, problem: Problem, *args: Any, **kwargs: Any) -> Any:
+        sol = solve(self, problem, *args, **kwargs)
+        if isinstance(sol, Solution) and sol.problem_id is None and isinstance(problem, Problem):
+            sol.problem_id = problem_identity(problem)
+        return sol
+    wrapper._stamps_problem = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def problem_identity(problem: Problem) -> dict[str, Any]:
+    """A problem's identity: its registry name and its parameters."""
+    return {"name": problem.name, "params": problem.params()}
+
+
+def _same_identity(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    import json
+    key = lambda i: json.dumps(dict(i), sort_keys=True, default=repr)  # noqa: E731
+    return key(a) == key(b)
 
 
 # ------------------------------------------------------------------- Solution
@@ -222,8 +364,32 @@ class Solution:
     stats: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     extra_errors: Callable[[Problem], Mapping[str, float]] | None = None
+    #: the identity (name + params) of the problem solved; set by ``Solver.solve``
+    problem_id: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.extra_errors is not None and not isinstance(self.extra_errors, _CheckedExtraErrors):
+            self.extra_errors = _CheckedExtraErrors(self, self.extra_errors)
+
+    def check_problem(self, problem: Problem) -> None:
+        """Raise :class:`InvalidOption` if this Solution was computed for another problem."""
+        if self.problem_id is not None and not _same_identity(self.problem_id, problem_identity(problem)):
+            mine = self.problem_id
+            raise InvalidOption(f"this solution is of problem {mine.get('name')!r} {mine.get('params')}, "
+                                f"not of {problem.name!r} {problem.params()}; solve that problem instead")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.fn is None:
             raise InvalidOption("this solution has no pointwise values (it is a single number)")
         return self.fn(np.asarray(x, dtype=float))
+
+
+class _CheckedExtraErrors:
+    """``Solution.extra_errors`` refusing a problem the solution was not computed for."""
+
+    def __init__(self, solution: Solution, fn: Callable[[Problem], Mapping[str, float]]) -> None:
+        self._solution, self._fn = solution, fn
+
+    def __call__(self, problem: Problem) -> Mapping[str, float]:
+        self._solution.check_problem(problem)
+        return self._fn(problem)

@@ -276,7 +276,7 @@ def _seeds(raw: Any, where: str) -> list[int]:
 
 
 def _accepts(cls: type, problem: Problem) -> bool:
-    return "*" in cls.accepts or problem.name in cls.accepts
+    return cls.missing(problem) is None
 
 
 def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
@@ -352,12 +352,13 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
         solvers = [_build(cls, values, where("options"), InvalidOption)
                    for values in _grid(cls, entry.get("options"), "option", where)]
         these_seeds = _seeds(entry["seeds"], where("seeds")) if "seeds" in entry else seeds
-        if only is None:  # every problem of the study the solver accepts by name
+        if only is None:  # every problem of the study the solver can take
             paired = [inst for inst in instances if _accepts(cls, inst[1])]
             if not paired:
                 names = sorted({inst[1].name for inst in instances})
-                raise StudyError(f"{where('name')}: solver {cls.name!r} does not accept problem "
-                                 f"{', '.join(map(repr, names))}; it accepts: {', '.join(cls.accepts) or 'none'}")
+                why = cls.missing(instances[0][1]) if instances else "no problems"
+                raise StudyError(f"{where('name')}: solver {cls.name!r} cannot solve problem "
+                                 f"{', '.join(map(repr, names))}: {why}")
         else:
             paired = [inst for inst in instances if inst[0] in only or inst[1].name in only]
         for pname, problem, job, _ in paired:

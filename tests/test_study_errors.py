@@ -30,7 +30,7 @@ CASES = {
                    ["empty grid", "'n'", "line 6"]),
     "empty seeds": ("seeds = []\n" + GOOD_PROBLEM + GOOD_SOLVER, ["seeds = [] is an empty grid"]),
     "incompatible solver": ('[[problem]]\nname = "poisson"\n' + GOOD_SOLVER,
-                            ["does not accept problem 'poisson'", "[[solver]] #1"]),
+                            ["cannot solve problem 'poisson'", "[[solver]] #1"]),
     "no exact solution": (f'[[problem]]\nname = "{TOYS}:Series"\nreference = "{TOYS}:Truncated"\n'
                           'reference_options = { n = 0 }\n' + GOOD_SOLVER, ["n=0 is out of range", "line 4"]),
     "no solver": (GOOD_PROBLEM, ["at least one [[solver]]"]),
