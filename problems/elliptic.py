@@ -87,6 +87,12 @@ class Poisson(Problem):
         x = np.atleast_2d(np.asarray(x, dtype=float))
         if x.shape[1] != self.d:
             x = x[:, : self.d]
+    def length_scale(self) -> float:
+        """The smallest length on which the exact solution varies (1/k for
+        sine, the peak's width 1/sqrt(alpha)): a quadrature or grid must
+        resolve it for its errors to mean anything."""
+        return 1.0 / (self.k * math.pi) if self.solution == "sine" else 1.0 / math.sqrt(self.alpha)
+
         return np.asarray(self.exact_expr(x.T), dtype=float) * np.ones(x.shape[0])
 
     def source(self, x: np.ndarray) -> np.ndarray:

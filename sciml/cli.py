@@ -34,8 +34,35 @@ def _kv(items: Sequence[str] | None, flag: str) -> dict[str, str]:
         if "=" not in item:
             raise InvalidOption(f"{flag} {item!r} is malformed; expected KEY=VALUE")
         k, v = item.split("=", 1)
+        if k.strip() in out:  # the last one silently winning hides a typo
+            raise InvalidOption(f"{flag} {k.strip()} is given twice ({out[k.strip()]!r} and {v.strip()!r}); give it once")
         out[k.strip()] = v.strip()
     return out
+
+
+#: seeds every generator of the project takes (NumPy's legacy and Numba's are 32-bit)
+SEED_MAX = 2 ** 32 - 1
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed {text!r} is not an integer") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"--seed {value} is out of range; allowed: [0, {SEED_MAX}]")
+    return value
+
+
+class _Once(argparse.Action):
+    """Store an option that may be given only once (a repeated one is an error, not the last wins)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, "_seen_" + self.dest, False):
+            raise _UsageError(f"sciml: {option_string} is given twice; give it once")
+        setattr(namespace, "_seen_" + self.dest, True)
+        setattr(namespace, self.dest, values)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,16 +82,17 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--reference", default=None, help="reference solver (default: the problem's)")
     sv.add_argument("-r", dest="ref_options", action="append", metavar="KEY=VALUE",
                     help="reference solver option")
-    sv.add_argument("--seed", type=int, default=0)
+    sv.add_argument("--seed", type=_seed, default=0, action=_Once)
     sv.add_argument("--device", default="cpu", metavar="cpu|cuda|cuda:N",
                     help="where the solver runs (checked: exit 2 if it cannot run there)")
-    sv.add_argument("--out", type=Path, default=None, help="write the run to this HDF5 file")
+    sv.add_argument("--out", default=None, action=_Once, help="write the run to this HDF5 file (a new one)")
+    sv.add_argument("--overwrite", action="store_true", help="let --out replace an existing file")
     sv.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sv.add_argument("--quiet", action="store_true", help="no progress bars or table")
 
     st = sub.add_parser("study", help="run an error study described in a TOML file")
     st.add_argument("spec", type=Path)
-    st.add_argument("--out", type=Path, required=True)
+    st.add_argument("--out", required=True, action=_Once)
     st.add_argument("--executor", default="local", choices=["local", "dask"])
     st.add_argument("--workers", type=int, default=1)
     st.add_argument("--scheduler", default=None)
@@ -77,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 
     dt = sub.add_parser("data", help="generate a dataset: sciml data NAME --out FILE [--KEY VALUE]...")
     dt.add_argument("dataset")
-    dt.add_argument("--out", type=Path, required=True)
+    dt.add_argument("--out", required=True, action=_Once)
     dt.add_argument("--quiet", action="store_true")
     return p
 
@@ -127,15 +155,17 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     solver = registry.make_solver(args.solver, **_kv(args.options, "-o"))
     solver.check_problem(problem)
     reference = args.reference or problem.default_reference
-    ref_solver = registry.make_solver(reference, **_kv(args.ref_options, "-r"))
+    ref_solver = registry.build(registry.solver_class(reference), _kv(args.ref_options, "-r"),
+                                what="reference option (-r)", error=InvalidOption)
     ref_solver.check_problem(problem)
-    if args.out is not None and args.out.exists() and args.out.is_dir():
-        raise InvalidOption(f"--out {args.out} is a directory; give a file name ending in .h5")
+    out = None
+    if args.out is not None:  # checked before any work: the solve may take hours
+        from . import io
+        out = io.check_output(args.out, overwrite=args.overwrite, suffix=".h5")
     progress = (not args.quiet) and sys.stderr.isatty()
     rec = evaluate(problem, solver, ref_solver, seed=args.seed, device=args.device, progress=progress)
-    if args.out is not None:
-        from . import io
-        io.save(args.out, rec)
+    if out is not None:
+        io.save(out, rec)
     if args.json:
         print(json.dumps(rec.to_json()))
     elif not args.quiet:
@@ -146,6 +176,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
 
 def _cmd_study(args: argparse.Namespace) -> int:
     from . import study
+    if not args.out.strip():
+        raise InvalidOption("--out '' is empty; give the study's directory")
+    args.out = Path(args.out)
     result = study.run(args.spec, out=args.out, executor=args.executor, workers=args.workers,
                        scheduler=args.scheduler, resume=args.resume, fail_fast=args.fail_fast,
                        progress=(not args.quiet) and sys.stderr.isatty())
@@ -187,10 +220,16 @@ def _cmd_data(args: argparse.Namespace, extra: list[str]) -> int:
         tp = hints.get(key, str)
         if isinstance(tp, str):
             tp = {"int": int, "float": float, "str": str, "bool": bool}.get(tp, str)
+        if key in kwargs:
+            raise InvalidOption(f"--{key.replace('_', '-')} is given twice; give it once")
         try:
             kwargs[key] = registry.parse_value(tp, val)
         except ValueError as exc:
             raise InvalidOption(f"--{key} {val!r} is malformed: {exc}") from None
+    from . import io
+    # an existing complete file of the same arguments is the dataset's business (it resumes or
+    # returns it); an empty name, a directory, a device or an unwritable folder are refused here
+    args.out = io.check_output(args.out, overwrite=True, suffix=".h5")
     path = fn(out=args.out, progress=(not args.quiet) and sys.stderr.isatty(), **kwargs)
     print(path or args.out)
     return 0

@@ -10,13 +10,13 @@ from typing import Any
 import numpy as np
 
 from . import registry
-from .core import InvalidOption, Problem, Solution, Solver
+from .core import InvalidOption, Problem, Solution, Solver, SolverDiverged
 from .device import resolve_device
 from .versions import versions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Record", "evaluate", "solve_timed", "JSON_KEYS"]
+__all__ = ["Record", "evaluate", "solve_timed", "check_finite", "JSON_KEYS"]
 
 #: The keys of ``sciml solve --json`` (the CLI contract in DESIGN.md).
 JSON_KEYS = ("problem", "params", "solver", "options", "reference", "seed", "device",
@@ -66,6 +66,35 @@ def _finite_or_none(v: Any) -> Any:
     return v
 
 
+#: metrics whose +inf is a meaningful answer (an exact match), not a failure
+_INF_OK = ("psnr",)
+
+
+def check_finite(where: str, quantities: dict[str, Any]) -> None:
+    """Raise :class:`SolverDiverged` naming the first quantity that is not a
+    finite number (None means "not applicable" and passes): a result is
+    validated before it is reported, never printed as ``null``."""
+    for key, v in quantities.items():
+        if v is None or isinstance(v, (bool, str)):
+            continue
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(x) or (x == math.inf and key.rsplit(".", 1)[-1] in _INF_OK):
+            continue
+        raise SolverDiverged(f"{where}: {key} = {x} is not a finite number; the result is not reported "
+                             "(an overflow in the data or the solver: check the parameters' scale)")
+
+
+def check_sizes(solver: Any, problem: Problem) -> None:
+    """Call the solver's optional ``check_sizes(problem)`` hook: memory and
+    representability limits refused before any work starts."""
+    hook = getattr(solver, "check_sizes", None)
+    if callable(hook):
+        hook(problem)
+
+
 def solve_timed(solver: Solver, problem: Problem, *, seed: int, device: str,
                 progress: bool) -> tuple[Solution, float]:
     """Check the pairing, solve, and return (solution, wall seconds)."""
@@ -99,6 +128,11 @@ def evaluate(problem: Problem, solver: Solver, reference: str | Solver | Solutio
     """
     if reference is None:
         reference = problem.default_reference
+    if isinstance(reference, Solution):
+        reference.check_problem(problem)  # a cached reference must be of this very problem
+    else:  # sizes of both runs are checked before either starts
+        check_sizes(registry.make_solver(reference) if isinstance(reference, str) else reference, problem)
+    check_sizes(solver, problem)
     device = resolve_device(device, solver)  # where it really runs ("cuda:0"), or InvalidOption
     sol, wall = solve_timed(solver, problem, seed=seed, device=device, progress=progress)
 
@@ -114,13 +148,18 @@ def evaluate(problem: Problem, solver: Solver, reference: str | Solver | Solutio
         rs = seed + 1 if reference_seed is None else reference_seed
         ref_sol, ref_wall = solve_timed(ref_solver, problem, seed=rs, device="cpu", progress=progress)
 
+    value, ref_value = _value_of(problem, sol), _value_of(problem, ref_sol)
+    check_finite(f"solver {solver.name!r} on {problem.name!r}", {"value": value})
+    check_finite(f"reference {ref_name!r} on {problem.name!r}", {"reference_value": ref_value})
     errors = dict(problem.errors(sol, ref_sol))
     if sol.extra_errors is not None:
         errors.update(sol.extra_errors(problem))
+    check_finite(f"solver {solver.name!r} on {problem.name!r} against {ref_name!r}",
+                 {f"errors.{k}": v for k, v in errors.items()})
     return Record(
         problem=problem.name, params=problem.params(), solver=solver.name,
         options=solver.options(), reference=ref_name, seed=seed, device=device,
-        errors=errors, value=_value_of(problem, sol), reference_value=_value_of(problem, ref_sol),
+        errors=errors, value=value, reference_value=ref_value,
         wall_s=wall, reference_wall_s=ref_wall, versions=versions(),
         stats=sol.stats, reference_stats=ref_sol.stats, state=sol.state,
     )

@@ -9,27 +9,33 @@ Results schema (``schema = "sciml-results/1"``)::
         loss_history           float64 dataset (if the solver kept one)
         state/<key>            arrays from Solution.state (optional)
 
-A file is written to ``<name>.tmp-<pid>`` in the same directory, flushed and
-renamed over the target, so a killed run leaves either the whole file or none.
+A file is written to ``.<name>.<pid>-<random>.tmp`` in the same directory,
+flushed and renamed over the target, so a killed run leaves either the whole
+file or none; the temporary is removed on any exception and on SIGTERM, and a
+SIGKILLed writer's temporary is removed by the next write (see :func:`atomic_path`).
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import glob
 import json
 import os
-import tempfile
+import re
+import signal
+import stat
+import threading
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-from .core import DataError, MissingDependency
+from .core import DataError, InvalidOption, MissingDependency
 
 SCHEMA = "sciml-results/1"
 CHECKPOINT_SCHEMA = "sciml-checkpoint/1"
 
-__all__ = ["atomic_path", "open_h5", "save", "load", "save_checkpoint", "load_checkpoint", "SCHEMA"]
+__all__ = ["atomic_path", "check_output", "clean_stale_temps", "open_h5", "save", "load", "save_checkpoint", "load_checkpoint", "SCHEMA"]
 
 
 def _h5py():
@@ -41,25 +47,153 @@ def _h5py():
     return h5py
 
 
+#: name limit of common file systems (ext4, xfs, btrfs, tmpfs)
+_NAME_MAX = 255
+
+
+def _temp_name(target: Path) -> Path:
+    """``.<name>.<pid>-<random>.tmp`` beside ``target``: the pid lets a later
+    run tell a stale temporary (its writer is dead) from one being written."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_stale_temps(target: str | os.PathLike) -> list[Path]:
+    """Remove temporaries of ``target`` left by a killed writer (SIGKILL
+    cannot be caught); returns what was removed.  A temporary whose writer
+    is alive is left alone."""
+    target = Path(target)
+    removed = []
+    try:
+        candidates = list(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        m = re.fullmatch(re.escape(f".{target.name}.") + r"(\d+)-[0-9a-f]+\.tmp", tmp.name)
+        if m is None or _pid_alive(int(m.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _umask() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)  # pragma: no cover - not Linux
+    os.umask(old)
+    return old
+
+
+def check_output(path: str | os.PathLike | None, *, overwrite: bool = False, flag: str = "--out",
+                 suffix: str = "") -> Path:
+    """Validate an output file path before any work starts.
+
+    Refuses (:class:`InvalidOption`, exit 2) an empty path, a name longer
+    than the file system allows, an existing path that is not a regular
+    file (a directory, a device such as /dev/null), an existing file unless
+    ``overwrite``, and a directory that cannot be written into.  ``suffix``
+    (e.g. ``".h5"``) is named in the messages.
+    """
+    if path is None or str(path).strip() == "":
+        raise InvalidOption(f"{flag} {str(path or '')!r} is empty; give a file name"
+                            + (f" ending in {suffix}" if suffix else ""))
+    p = Path(path)
+    if len(os.fsencode(p.name)) > _NAME_MAX:
+        raise InvalidOption(f"{flag}: the file name is {len(os.fsencode(p.name))} bytes long; "
+                            f"allowed: at most {_NAME_MAX}")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise InvalidOption(f"{flag} {p}: {exc.strerror or exc}") from None
+    if st is not None:
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise InvalidOption(f"{flag} {p} is {kind}; give a file name"
+                                + (f" ending in {suffix}" if suffix else ""))
+        if not overwrite:
+            raise InvalidOption(f"{flag} {p} exists; pass --overwrite to replace it, or choose another name")
+        if not st.st_mode & 0o222 or not os.access(p, os.W_OK):
+            raise InvalidOption(f"{flag} {p} is read-only; refusing to replace it")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:  # created on write
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InvalidOption(f"{flag} {p}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidOption(f"{flag} {p}: the directory {parent} is not writable")
+    return p
+
+
+class _Terminated(SystemExit):
+    """SIGTERM turned into an exception, so that ``finally`` blocks run."""
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While writing, SIGTERM raises (exit status 143) instead of killing the
+    process on the spot, so the temporary file is removed on the way out.
+    Only in the main thread and only over the default handler."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Terminated(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    On any exception, and on SIGTERM, the temporary file is removed and
+    ``path`` is untouched; a temporary left by a SIGKILLed writer is
+    removed by the next write of the same ``path``.  The file gets the
+    mode the user's umask gives a new file (not mkstemp's 0600).  An
+    existing ``path`` that is not a regular file (a directory, a device) is
+    refused with :class:`DataError`.
     """
     target = Path(path)
+    if target.exists() and not target.is_file():
+        raise DataError(f"{target} exists and is not a regular file; refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:  # make the bytes durable before the rename
-            os.fsync(fh.fileno())
-        os.replace(tmp_path, target)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    clean_stale_temps(target)
+    tmp_path = _temp_name(target)
+    with _sigterm_raises():
+        try:
+            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:  # make the bytes durable before the rename
+                os.fsync(fh.fileno())
+            os.chmod(tmp_path, 0o666 & ~_umask())
+            os.replace(tmp_path, target)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 @contextlib.contextmanager

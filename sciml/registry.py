@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .core import InvalidOption, InvalidProblem, MissingDependency, Problem, Solver, fields_of
+from .core import InvalidOption, InvalidProblem, MissingDependency, Problem, Solver, coerce_value, fields_of
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,11 @@ def build(cls: type, values: dict[str, Any], *, what: str, error: type) -> Any:
                 raise error(f"{cls.name}: {key}={raw!r} is malformed: {exc} "
                             f"(type: {_describe(fields[key])})") from None
         else:
-            kwargs[key] = raw
+            try:  # the same type rule as the strings above and as Python: see core.coerce_value
+                kwargs[key] = coerce_value(fields[key], raw)
+            except ValueError as exc:
+                raise error(f"{cls.name}: {key}={raw!r} is not allowed: {exc} "
+                            f"(type: {_describe(fields[key])})") from None
     try:
         return cls(**kwargs)
     except TypeError as exc:  # e.g. a list where a number belongs

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -265,9 +266,17 @@ class FEM(Solver):
         if not hasattr(problem, "exact_expr"):
             return {}
         ufl, fem, MPI = mods["ufl"], mods["dolfinx"].fem, mods["MPI"]
+        q = _error_quadrature_degree(self.degree, 1.0 / self.n, problem)
+        if q is None:
+            log.warning("fem: the exact solution varies on a length %.3g, far below the mesh size "
+                        "h = 1/%d: no quadrature on this mesh resolves it, so the FEM-norm errors "
+                        "(l2_fem, h1_fem) are not reported; refine the mesh (n >= %d)",
+                        problem.length_scale(), self.n, math.ceil(4.0 / (_MAX_ERROR_QUADRATURE
+                                                                         * problem.length_scale())))
+            return {}
         x = ufl.SpatialCoordinate(msh)
         u_ex = problem.exact_expr(x, ufl)
-        dxq = ufl.dx(metadata={"quadrature_degree": 2 * self.degree + 6})
+        dxq = ufl.dx(metadata={"quadrature_degree": q})
 
         def integral(expr: Any) -> float:
             local = fem.assemble_scalar(fem.form(expr * dxq))
@@ -279,6 +288,25 @@ class FEM(Solver):
         l2_ref = np.sqrt(integral(u_ex * u_ex))
         h1_ref = np.sqrt(integral(ufl.inner(ufl.grad(u_ex), ufl.grad(u_ex))))
         return {"l2_fem": l2, "h1_fem": h1, "rel_l2_fem": l2 / l2_ref, "rel_h1_fem": h1 / h1_ref}
+
+
+#: the highest quadrature degree the error norms use (cost grows like q^d per cell)
+_MAX_ERROR_QUADRATURE = 30
+
+
+def _error_quadrature_degree(degree: int, h: float, problem: Problem) -> int | None:
+    """Quadrature degree for the error norms: 2*degree + 6, raised so that a
+    cell of size h holds about two quadrature points per ``problem.length_scale()``
+    (a degree-q Gauss rule has about q/2 points per direction); None when even
+    ``_MAX_ERROR_QUADRATURE`` cannot resolve the exact solution."""
+    base = 2 * degree + 6
+    scale = getattr(problem, "length_scale", None)
+    if not callable(scale):
+        return base
+    need = math.ceil(4.0 * h / scale())
+    if need > _MAX_ERROR_QUADRATURE:
+        return None
+    return max(base, need)
 
 
 # -------------------------------------------------------------------- Darcy

@@ -75,6 +75,7 @@ class MonteCarlo(Solver):
 
         self.check_problem(problem)
         x = np.ascontiguousarray(problem.check_points(x))
+        self.check_sizes(problem, x.shape[0])
         sde = problem.sde()
         if self.scheme == "exact":
             kind = K.BROWNIAN if sde.kind == "brownian" else K.GBM
@@ -119,6 +120,22 @@ class MonteCarlo(Solver):
                 bar.total = target
         disc = problem.discount
         return disc * mean, disc * se, n_done
+
+    def check_sizes(self, problem: Problem, n_points: int | None = None) -> None:
+        """Refuse, before any work, arithmetic the kernel cannot represent
+        (int32 step counters, an underflowing dt) and buffers that cannot fit."""
+        from ..limits import check_memory, check_step
+        import numba
+        if n_points is None:  # what solve estimates: the test points and x0
+            n_points = int(np.shape(problem.test_points())[0]) + 1
+        steps = int(self.steps) if self.scheme == "euler" else 1
+        if self.scheme == "euler":
+            check_step(self.name, f"steps={self.steps} with T={problem.T!r}", float(problem.T), steps)
+        threads = numba.get_num_threads()
+        # per thread: z and w (steps x d), plus S1, S2 and the point buffers
+        nbytes = threads * (2 * steps * problem.d + 4 * n_points) * 8 + n_points * problem.d * 16
+        check_memory(self.name, f"steps={steps} with d={problem.d} on {threads} threads", nbytes,
+                     hint="use fewer steps (the Euler bias is O(1/steps)) or scheme=exact")
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
