@@ -12,7 +12,7 @@ import sys
 from .core import InvalidOption, SciMLError
 
 __all__ = ["available_memory", "check_memory", "check_step", "fmt_bytes", "MEMORY_FRACTION",
-           "INT32_MAX", "cpu_cores"]
+           "INT32_MAX", "cpu_cores", "check_disk"]
 
 #: fraction of the available memory one run may plan to use
 MEMORY_FRACTION = 0.8
@@ -51,6 +51,22 @@ def check_memory(owner: str, what: str, nbytes: float, *, error: type[SciMLError
     if nbytes > budget:
         raise error(f"{owner}: {what} needs about {fmt_bytes(nbytes)} of memory; this machine has "
                     f"{fmt_bytes(budget)} to spare{'; ' + hint if hint else ''}")
+
+
+def check_disk(owner: str, what: str, nbytes: float, directory: str | os.PathLike, *,
+               error: type[SciMLError] = InvalidOption) -> None:
+    """Refuse writing about ``nbytes`` into ``directory`` (or its nearest
+    existing ancestor) when the file system has less free space."""
+    import shutil
+    d = os.path.abspath(directory)
+    while not os.path.isdir(d) and os.path.dirname(d) != d:
+        d = os.path.dirname(d)
+    try:
+        free = shutil.disk_usage(d).free
+    except OSError:  # pragma: no cover - unusual file systems
+        return
+    if nbytes > free:
+        raise error(f"{owner}: {what} writes about {fmt_bytes(nbytes)}; {d} has {fmt_bytes(free)} free")
 
 
 def check_step(owner: str, what: str, length: float, steps: float, *,

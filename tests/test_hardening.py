@@ -133,3 +133,113 @@ def test_sharp_peak_never_scores_zero_in_fem_norms(capsys, caplog):
     assert errors["rel_l2"] == pytest.approx(1.0, abs=1e-6)
     assert "l2_fem" not in errors and "h1_fem" not in errors
     assert "not reported" in caplog.text
+
+
+# ------------------------------------------------------------------- output files
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exists.h5").write_text("keep me")
+    ro = tmp_path / "readonly.h5"
+    ro.write_text("keep me too")
+    ro.chmod(0o444)
+    (tmp_path / "adir").mkdir()
+    return tmp_path
+
+
+EXACT = ("solve", "poisson", "--solver", "exact", "-p", "d=1", "--json")
+FILES = [
+    ([*EXACT, "--out", "/dev/null"], "not a regular file"),  # replaced the null device as root
+    ([*EXACT, "--out", ""], "is empty"),
+    ([*EXACT, "--out", "exists.h5"], "--overwrite"),  # replaced whatever was there
+    ([*EXACT, "--out", "readonly.h5", "--overwrite"], "read-only"),
+    ([*EXACT, "--out", "adir"], "is a directory"),
+    ([*EXACT, "--out", "x" * 5000 + ".h5"], "at most 255"),
+    ([*EXACT, "--out", "a.h5", "--out", "b.h5"], "given twice"),
+    (["study", "nosuch.toml", "--out", ""], "is empty"),  # wrote cells/ into the current directory
+    (["data", "ct-ellipses", "--out", ""], "is empty"),
+    (["data", "ct-ellipses", "--out", "adir", "--n", "16", "--count", "2"], "is a directory"),
+    (["data", "ct-ellipses", "--out", "big.h5", "--count", "1e12"], "count=1000000000000"),
+    (["data", "ct-ellipses", "--out", "s.h5", "--seed", "-1"], "seed=-1"),
+    (["data", "darcy", "--out", "big.h5", "--res", "100000"], "res=100000"),
+    (["data", "darcy", "--out", "small.h5", "--res", "4"], "res=4"),
+]
+
+
+@pytest.mark.parametrize("args, fragment", FILES, ids=[" ".join(a)[:80] for a, _ in FILES])
+def test_output_paths_checked_before_work(workdir, capsys, args, fragment):
+    before = {p.name: p.stat().st_mtime_ns for p in workdir.iterdir()}
+    rc, out, err = cli(capsys, *args)
+    assert_clean_failure(rc, out, err, 2, fragment)
+    after = {p.name: p.stat().st_mtime_ns for p in workdir.iterdir()}
+    assert after == before  # nothing written, nothing replaced, no .partial
+    assert (workdir / "exists.h5").read_text() == "keep me"
+
+
+def test_overwrite_replaces_and_keeps_the_umask(workdir, capsys):
+    import os
+    old = os.umask(0o027)
+    try:
+        rc, _, err = cli(capsys, *EXACT, "--out", "exists.h5", "--overwrite")
+    finally:
+        os.umask(old)
+    assert rc == 0, err
+    from sciml import io
+    assert io.load(workdir / "exists.h5")[0]["problem"] == "poisson"
+    assert (workdir / "exists.h5").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
+    assert [p.name for p in workdir.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_atomic_write_removes_its_temporary_on_sigterm(tmp_path):
+    import os
+    import signal
+    from sciml import io
+    target = tmp_path / "run.h5"
+    with pytest.raises(SystemExit) as info:
+        with io.atomic_path(target) as tmp:
+            tmp.write_bytes(b"x" * 1000)
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert info.value.code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_stale_temporary_of_a_killed_writer_is_cleaned(tmp_path):
+    import os
+    from sciml import io
+    target = tmp_path / "run.h5"
+    dead = tmp_path / ".run.h5.999999999-0badcafe.tmp"  # above pid_max: its writer is gone
+    live = tmp_path / f".run.h5.{os.getpid()}-0badcafe.tmp"  # a writer still at work
+    dead.write_bytes(b"x" * 100)
+    live.write_bytes(b"x" * 100)
+    with io.atomic_path(target) as tmp:
+        tmp.write_text("done")
+    assert target.read_text() == "done"
+    assert not dead.exists() and live.exists()
+
+
+def test_garbage_ct_partial_does_not_block_the_next_run(tmp_path, capsys):
+    out = tmp_path / "ct.h5"
+    (tmp_path / "ct.h5.partial").write_bytes(b"garbage")  # OSError: file signature not found before
+    args = ("data", "ct-ellipses", "--out", str(out), "--n", "16", "--angles", "6", "--count", "3")
+    rc, _, err = cli(capsys, *args)
+    assert rc == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ct.h5"]
+    from sciml.datasets import ct
+    assert ct.load(out)[0].shape == (3, 16, 16)
+    assert cli(capsys, *args)[0] == 0  # the same arguments: the finished file is kept
+    rc, _, err = cli(capsys, *args[:-1], "4")  # other arguments: refused, not clobbered
+    assert rc == 2 and "not this dataset" in err
+    assert ct.load(out)[0].shape == (3, 16, 16)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--seed", "-1"], "--seed -1"),
+    (["--seed", str(10 ** 22)], "allowed: [0, 4294967295]"),
+    (["--seed", "1", "--seed", "2"], "given twice"),
+    (["-p", "d=1", "-p", "d=2"], "-p d is given twice"),
+    (["--reference", "fem", "-r", "bogus=1"], "reference option (-r)"),
+])
+def test_command_line_wording(capsys, args, fragment):
+    rc, out, err = cli(capsys, "solve", "poisson", "--solver", "exact", *args, "--json")
+    assert_clean_failure(rc, out, err, 2, fragment)

@@ -65,8 +65,10 @@ def generate(*, out: str | os.PathLike, progress: bool = False, n: int = 128, an
     import h5py
     from problems.tomography import CT
 
-    if count < 1:
-        raise InvalidOption(f"ct-ellipses: count={count} must be >= 1")
+    if not 1 <= count <= SEED_STRIDE:  # more would share image seeds with the next --seed
+        raise InvalidOption(f"ct-ellipses: count={count} is out of range; allowed: [1, {SEED_STRIDE}]")
+    if seed < 0:  # seed -1 would give images the seeds 0, 1, ... of the problem's own phantoms
+        raise InvalidOption(f"ct-ellipses: seed={seed} is out of range; allowed: seed >= 0")
     if chunk < 1:
         raise InvalidOption(f"ct-ellipses: chunk={chunk} must be >= 1")
     for key, v in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
@@ -88,11 +90,34 @@ def generate(*, out: str | os.PathLike, progress: bool = False, n: int = 128, an
         "seed": int(seed), "count": int(count), "seed_stride": SEED_STRIDE,
         "splits": _splits(count, val_fraction, test_fraction)}
     target = Path(out)
+    if target.is_dir() or (target.exists() and not target.is_file()):
+        raise InvalidOption(f"ct-ellipses: --out {target} is not a regular file; give a file name ending in .h5")
+    if target.exists():  # checked before generating: a finished file is kept, never clobbered
+        try:
+            with open_h5(target, schema=SCHEMA, what="CT dataset") as f:
+                done_config = json.loads(f.attrs["config"])
+        except (DataError, KeyError, TypeError, ValueError):
+            done_config = None
+        if done_config == json.loads(json.dumps(config)):
+            log.info("ct-ellipses: %s is already complete", target)
+            return target
+        raise DataError(f"ct-ellipses: {target} exists and is not this dataset; remove it or choose another --out")
+    from ..limits import check_disk, check_memory
+    nbytes = count * (n * n + int(np.prod(geom.sino_shape))) * 4
+    check_disk("ct-ellipses", f"count={count} at n={n}", nbytes, target.parent)
+    check_memory("ct-ellipses", f"chunk={chunk} at n={n}", min(chunk, count) * nbytes / count * 2 + count * 8)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
+    old = None
     if partial.exists():
-        with h5py.File(partial, "r") as f:
-            old = json.loads(f.attrs["config"])
+        try:
+            with h5py.File(partial, "r") as f:
+                old = json.loads(f.attrs["config"])
+                int(f.attrs["completed"])
+        except (OSError, KeyError, TypeError, ValueError) as exc:  # garbage or empty: start again
+            log.warning("ct-ellipses: %s is unreadable (%s); starting it again", partial, exc)
+            partial.unlink()
+    if old is not None:
         if old != json.loads(json.dumps(config)):
             raise DataError(f"{partial} was started with other arguments; delete it or rerun with "
                             f"the same arguments to resume (differences: "

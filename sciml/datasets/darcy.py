@@ -135,8 +135,8 @@ def generate(*, out: str | os.PathLike, progress: bool = False, res: int = 85, c
     arguments after a kill resumes the partial file; on a finished file it
     does nothing.  Returns the path of the complete file.
     """
-    if res < 3:
-        raise InvalidOption(f"darcy data: res={res} is out of range; allowed: res >= 3")
+    if not 8 <= res <= 1025:  # the darcy problem's own range: other data could not be used
+        raise InvalidOption(f"darcy data: res={res} is out of range; allowed: [8, 1025]")
     if count < 1:
         raise InvalidOption(f"darcy data: count={count} is out of range; allowed: count >= 1")
     if start < 0:
@@ -159,6 +159,11 @@ def generate(*, out: str | os.PathLike, progress: bool = False, res: int = 85, c
             log.info("darcy: %s is already complete", out)
             return out
         raise DataError(f"darcy data: {out} exists with other arguments; remove it or choose another --out")
+    from ..limits import check_disk, cpu_cores
+    check_disk("darcy data", f"count={count} at res={res}", count * res * res * 8 * 2, out.parent)
+    if workers > cpu_cores():
+        log.warning("darcy data: workers=%d capped at the %d CPU cores", workers, cpu_cores())
+        workers = cpu_cores()
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     f = _open_partial(h5py, partial, attrs, res, count)
