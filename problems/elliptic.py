@@ -1,4 +1,5 @@
-"""Elliptic problems: Poisson with manufactured solutions."""
+"""Elliptic problems: -div(A grad u) + c u = f on your own domain, and the
+``poisson`` preset (manufactured solutions on the unit square/cube)."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,11 @@ import numpy as np
 
 from sciml.core import Problem, check_choice, check_range
 
-__all__ = ["Poisson"]
+from .domains import Box, Disk, Domain, Interval, MeshFile, Polygon
+from .elliptic_problem import Elliptic, lshape_corner, torsion
+
+__all__ = ["Poisson", "Elliptic", "Domain", "Interval", "Box", "Disk", "Polygon", "MeshFile",
+           "torsion", "lshape_corner"]
 
 
 @dataclass(frozen=True)
@@ -82,17 +87,17 @@ class Poisson(Problem):
         u = self.exact_expr(x, xp)
         return [-2.0 * self.alpha * (x[i] - 0.5) * u for i in range(self.d)]
 
-    # ---- the Problem interface
-    def exact(self, x: np.ndarray) -> np.ndarray:
-        x = np.atleast_2d(np.asarray(x, dtype=float))
-        if x.shape[1] != self.d:
-            x = x[:, : self.d]
     def length_scale(self) -> float:
         """The smallest length on which the exact solution varies (1/k for
         sine, the peak's width 1/sqrt(alpha)): a quadrature or grid must
         resolve it for its errors to mean anything."""
         return 1.0 / (self.k * math.pi) if self.solution == "sine" else 1.0 / math.sqrt(self.alpha)
 
+    # ---- the Problem interface
+    def exact(self, x: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, dtype=float))
+        if x.shape[1] != self.d:
+            x = x[:, : self.d]
         return np.asarray(self.exact_expr(x.T), dtype=float) * np.ones(x.shape[0])
 
     def source(self, x: np.ndarray) -> np.ndarray:
@@ -111,3 +116,8 @@ class Poisson(Problem):
     @property
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(self.d), np.ones(self.d)
+
+    def elliptic(self) -> Elliptic:
+        """The same problem as an :class:`Elliptic` (what the FEM solves)."""
+        return Elliptic(domain=Box((0.0,) * self.d, (1.0,) * self.d), source=self.source_expr,
+                        dirichlet=self.exact_expr, exact_solution=self.exact_expr)

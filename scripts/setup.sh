@@ -8,10 +8,12 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
-if ! /usr/bin/python3 -c "import dolfinx, h5py, ensurepip" >/dev/null 2>&1; then
-  echo "[setup] installing python3-dolfinx python3-h5py python3-venv from Debian" >&2
+# python3-gmsh (meshes of disks/polygons, .msh files) from Debian rather than the
+# gmsh wheel: it links the same system libraries as DOLFINx (no second copies in one process).
+if ! /usr/bin/python3 -c "import dolfinx, h5py, ensurepip, gmsh" >/dev/null 2>&1; then
+  echo "[setup] installing python3-dolfinx python3-h5py python3-venv python3-gmsh from Debian" >&2
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-dolfinx python3-h5py python3-venv >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q python3-dolfinx python3-h5py python3-venv python3-gmsh >&2
 fi
 
 if [ ! -x .venv/bin/python ]; then

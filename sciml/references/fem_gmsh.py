@@ -1,0 +1,121 @@
+"""gmsh for the FEM reference: meshes of disks and polygons, reading .msh files.
+
+gmsh comes from Debian (``python3-gmsh``, scripts/setup.sh): it links the
+same system libraries as DOLFINx, so one process never holds two copies of
+them.  gmsh's messages are switched off (they would go to stdout, which
+``sciml solve --json`` keeps for the record), and importing gmsh, which
+resets the SIGINT handler, leaves the caller's handler in place.
+"""
+from __future__ import annotations
+
+import contextlib
+import signal
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..core import DataError, MissingDependency
+
+__all__ = ["gmsh_session", "generate", "msh_cell_centres", "msh_points"]
+
+
+def _import_gmsh() -> Any:
+    handler = signal.getsignal(signal.SIGINT)
+    try:
+        import gmsh
+    except (ImportError, OSError) as exc:
+        raise MissingDependency(f"gmsh is not importable ({exc}); apt-get install python3-gmsh "
+                                "(scripts/setup.sh does it)") from None
+    finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+    return gmsh
+
+
+@contextlib.contextmanager
+def gmsh_session() -> Iterator[Any]:
+    """An initialised, silent gmsh (finalised on exit)."""
+    gmsh = _import_gmsh()
+    handler = signal.getsignal(signal.SIGINT)
+    gmsh.initialize(readConfigFiles=False)
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.option.setNumber("General.Verbosity", 0)
+        yield gmsh
+    finally:
+        gmsh.finalize()
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
+
+
+def generate(gmsh: Any, domain: Any, h: float, order: int) -> None:
+    """Mesh a Disk or Polygon in the current gmsh model with size ``h`` and
+    geometry ``order``; the domain is physical group 1 (``domain``), each
+    boundary piece a physical group named as the domain's part."""
+    from problems.domains import Disk, Polygon
+    geo = gmsh.model.geo
+    gmsh.model.add("sciml")
+    if isinstance(domain, Disk):
+        cx, cy = domain.center
+        R = domain.radius
+        c = geo.addPoint(cx, cy, 0.0, h)
+        pts = [geo.addPoint(cx + R * np.cos(a), cy + R * np.sin(a), 0.0, h)
+               for a in (0.0, 0.5 * np.pi, np.pi, 1.5 * np.pi)]
+        arcs = [geo.addCircleArc(pts[i], c, pts[(i + 1) % 4]) for i in range(4)]
+        loop = geo.addCurveLoop(arcs)
+        surf = geo.addPlaneSurface([loop])
+        geo.synchronize()
+        gmsh.model.addPhysicalGroup(1, arcs, 2)
+        gmsh.model.setPhysicalName(1, 2, "boundary")
+    elif isinstance(domain, Polygon):
+        pts = [geo.addPoint(x, y, 0.0, h) for x, y in domain.vertices]
+        n = len(pts)
+        lines = [geo.addLine(pts[i], pts[(i + 1) % n]) for i in range(n)]
+        loop = geo.addCurveLoop(lines)
+        surf = geo.addPlaneSurface([loop])
+        geo.synchronize()
+        for i, line in enumerate(lines):
+            gmsh.model.addPhysicalGroup(1, [line], 2 + i)
+            gmsh.model.setPhysicalName(1, 2 + i, f"edge{i}")
+    else:  # pragma: no cover - guarded by the caller
+        raise TypeError(type(domain).__name__)
+    gmsh.model.addPhysicalGroup(2, [surf], 1)
+    gmsh.model.setPhysicalName(2, 1, "domain")
+    gmsh.option.setNumber("Mesh.CharacteristicLengthMin", h)
+    gmsh.option.setNumber("Mesh.CharacteristicLengthMax", h)
+    gmsh.option.setNumber("Mesh.Algorithm", 6)  # Frontal-Delaunay: near-equilateral triangles
+    gmsh.model.mesh.generate(2)
+    if order > 1:
+        gmsh.model.mesh.setOrder(order)
+
+
+def open_msh(gmsh: Any, path: str) -> None:
+    """Read ``path`` into the current gmsh session (DataError if gmsh cannot)."""
+    try:
+        gmsh.open(str(path))
+    except Exception as exc:  # gmsh raises a bare Exception with its last error message
+        raise DataError(f"MeshFile: path={path!r} could not be read by gmsh ({exc})") from None
+
+
+def msh_points(path: str, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """(nodes (N, d), cells (M, k) as indices into nodes) of the top-dimensional
+    elements of a .msh file (the first element type found, vertices only)."""
+    with gmsh_session() as gmsh:
+        open_msh(gmsh, path)
+        tags, coords, _ = gmsh.model.mesh.getNodes()
+        types, _, enodes = gmsh.model.mesh.getElements(d)
+        if len(types) == 0:
+            raise DataError(f"MeshFile: path={path!r} has no elements of dimension {d}")
+        nv = d + 1  # simplices: the first d + 1 nodes are the vertices
+        props = gmsh.model.mesh.getElementProperties(types[0])
+        conn = np.asarray(enodes[0], dtype=np.int64).reshape(-1, props[3])[:, :nv]
+    index = np.zeros(int(tags.max()) + 1, dtype=np.int64)
+    index[np.asarray(tags, dtype=np.int64)] = np.arange(len(tags))
+    xyz = np.asarray(coords, dtype=float).reshape(-1, 3)[:, :d]
+    return xyz, index[conn]
+
+
+def msh_cell_centres(path: str, d: int) -> np.ndarray:
+    """Barycentres (M, d) of the top-dimensional cells: points inside the mesh."""
+    xyz, cells = msh_points(path, d)
+    return xyz[cells].mean(axis=1)
