@@ -143,10 +143,13 @@ class Radon:
 
     ``forward(img)`` maps (n, n) or (B, n, n) to (A, D) or (B, A, D);
     ``adjoint(sino)`` is its exact transpose.  The dtype of the input is
-    kept (float32 or float64).
+    kept (float32 or float64).  ``device="cuda"`` (or ``"cuda:N"``) runs the
+    same matrix with the Numba CUDA kernels of ``_radon_cuda`` (NumPy in and
+    out, copied to and from the GPU per call).
     """
 
     geometry: Geometry
+    device: str = "cpu"
     _trig: tuple = field(init=False, repr=False, compare=False)
     _responses: dict = field(init=False, repr=False, compare=False)
 
@@ -154,6 +157,15 @@ class Radon:
         th = self.geometry.theta
         object.__setattr__(self, "_trig", (np.cos(th), np.sin(th), self.geometry.s))
         object.__setattr__(self, "_responses", {})
+        from sciml.device import parse_device
+        parse_device(self.device)  # the spelling; availability is the caller's resolve_device
+
+    @property
+    def _gpu(self) -> int | None:
+        """The CUDA device index, or None on the CPU."""
+        from sciml.device import parse_device
+        kind, index = parse_device(self.device)
+        return None if kind == "cpu" else (index or 0)
 
     def response(self, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
         """:func:`fbp_filter` of this geometry, computed once per (filter, scaling)."""
@@ -181,8 +193,13 @@ class Radon:
         dtype = np.float32 if img.dtype == np.float32 else np.float64
         g = self.geometry
         x = _bordered(img, (-2, -1), dtype, k.BORDER)
-        out = np.empty((x.shape[0], *g.sino_shape), dtype=dtype)
         c, s, det = self._args(dtype)
+        if self._gpu is not None:
+            from . import _radon_cuda as kc
+            out = kc.run_host(kc.forward, x, (x.shape[0], *g.sino_shape), dtype, c, s, dtype(det[0]),
+                              dtype(g.ds), dtype(g.h), index=self._gpu)
+            return out[0] if img.ndim == 2 else out
+        out = np.empty((x.shape[0], *g.sino_shape), dtype=dtype)
         k.forward(x, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), out)
         return out[0] if img.ndim == 2 else out
 
@@ -193,7 +210,12 @@ class Radon:
         dtype = np.float32 if sino.dtype == np.float32 else np.float64
         g = self.geometry
         c, s, det = self._args(dtype)
-        if self._footprint_bins <= 1.5:  # at most 3 bins per pixel and angle: the SIMD kernel
+        if self._gpu is not None:
+            from . import _radon_cuda as kc
+            y, _ = _batched(np.ascontiguousarray(sino, dtype=dtype))
+            out = kc.run_host(kc.adjoint, y, (y.shape[0], g.n, g.n), dtype, c, s, det, dtype(g.h),
+                              index=self._gpu)
+        elif self._footprint_bins <= 1.5:  # at most 3 bins per pixel and angle: the SIMD kernel
             y = _bordered(sino, (-1,), dtype, k.ADJ_BORDER)
             out = np.empty((y.shape[0], g.n, g.n), dtype=dtype)
             k.adjoint3(y, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), g.n, out)
@@ -450,9 +472,15 @@ def fbp(radon: Radon, sino: np.ndarray, filter: str = "ram-lak", frequency_scali
     g.check_sino(sino)
     dtype = np.float32 if sino.dtype == np.float32 else np.float64
     q = _filtered(sino, radon.response(filter, frequency_scaling))[..., :g.n_det]
-    q = _bordered(q, (-1,), dtype, k.BORDER)
-    out = np.empty((q.shape[0], g.n, g.n), dtype=dtype)
     c, s, det = radon._args(dtype)
-    k.backproject_linear(q, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), g.n, out)
+    if radon._gpu is not None:
+        from . import _radon_cuda as kc
+        q, _ = _batched(np.ascontiguousarray(q, dtype=dtype))
+        out = kc.run_host(kc.backproject, q, (q.shape[0], g.n, g.n), dtype, c, s, dtype(det[0]),
+                          dtype(g.ds), dtype(g.h), index=radon._gpu)
+    else:
+        q = _bordered(q, (-1,), dtype, k.BORDER)
+        out = np.empty((q.shape[0], g.n, g.n), dtype=dtype)
+        k.backproject_linear(q, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), g.n, out)
     out *= dtype(math.radians(g.angle_range) / g.angles)
     return out[0] if sino.ndim == 2 else out

@@ -58,6 +58,10 @@ def test_engines():
     assert D.cuda_engine(_Exact()) is None          # classical: CPU only unless declared
     assert D.cuda_engine(_TorchLike()) == "torch"   # learned: torch
     assert D.cuda_engine(_NumbaLike()) == "numba"   # declared
+    from sciml.references.monte_carlo import MonteCarlo
+    from sciml.references.tomography import FBP, SIRT, TV
+    for cls in (MonteCarlo, FBP, SIRT, TV):  # the references with Numba CUDA kernels
+        assert D.cuda_engine(cls()) == "numba"
 
 
 def test_cpu_always_resolves():

@@ -49,6 +49,7 @@ class MonteCarlo(Solver):
     name = "monte-carlo"
     accepts = ("heat", "black-scholes")
     learned = False
+    cuda_engine = "numba"  # device="cuda": the kernels of _mc_cuda (Philox streams per path)
     RATE: ClassVar[float] = -0.5  # error ~ samples^RATE
     #: the same, in the study framework's convention (error ~ option^(-rate))
     rates: ClassVar[dict[str, dict[str, float]]] = {"samples": {"rel_l1": 0.5, "rel_l2": 0.5, "max": 0.5}}
@@ -69,9 +70,11 @@ class MonteCarlo(Solver):
 
     # -------------------------------------------------------------- estimator
     def estimate(self, problem: Problem, x: np.ndarray, *, seed: int = 0,
-                 progress: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+                 progress: bool = False, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, int]:
         """(mean, standard error, samples) of u(T, x) at points x (N, d)."""
+        from ..device import parse_device, resolve_device
         from . import _mc_kernels as K
+        gpu = parse_device(resolve_device(device, self))[1]  # None on the CPU
 
         self.check_problem(problem)
         x = np.ascontiguousarray(problem.check_points(x))
@@ -93,10 +96,16 @@ class MonteCarlo(Solver):
         with _progress.bar(target, f"monte-carlo {problem.name}", progress, unit="sample") as bar:
             while True:
                 counts = _chunk_counts(target - n_done)
-                seeds = np.array([np.random.SeedSequence((int(seed), chunk0 + c)).generate_state(1)[0]
-                                  for c in range(counts.size)], dtype=np.uint32)
-                work = int(counts.sum()) * x.size * steps
-                s1, s2 = _run(K.chunk_sums, 1 if work < _SERIAL_WORK else counts.size, x, seeds, counts, *args)
+                if gpu is not None:  # paths n_done, n_done + 1, ...: streams keyed by (seed, path)
+                    from . import _mc_cuda
+                    s1, s2 = (v[None] for v in _mc_cuda.path_sums(x, seed, n_done, int(counts.sum()), *args,
+                                                                  index=gpu))
+                else:
+                    seeds = np.array([np.random.SeedSequence((int(seed), chunk0 + c)).generate_state(1)[0]
+                                      for c in range(counts.size)], dtype=np.uint32)
+                    work = int(counts.sum()) * x.size * steps
+                    s1, s2 = _run(K.chunk_sums, 1 if work < _SERIAL_WORK else counts.size, x, seeds, counts,
+                                  *args)
                 # sum in chunk order: deterministic whatever the thread count
                 S1 += s1.sum(axis=0)
                 S2 += s2.sum(axis=0)
@@ -142,7 +151,7 @@ class MonteCarlo(Solver):
         self.check_problem(problem)
         t0 = time.perf_counter()
         x = np.vstack([problem.test_points(), problem.value_point()[None, :]])
-        mean, se, n = self.estimate(problem, x, seed=seed, progress=progress)
+        mean, se, n = self.estimate(problem, x, seed=seed, progress=progress, device=device)
         wall = time.perf_counter() - t0
         field = MonteCarloField(self, problem, seed, x, mean, se)
         rel = se / np.maximum(np.abs(mean), 1e-300)

@@ -21,12 +21,14 @@ __all__ = ["FBP", "SIRT", "TV", "grad", "div", "chambolle_pock_tv"]
 _FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
 
-def _setup(problem: Problem):
+def _setup(problem: Problem, device: str = "cpu", solver: Solver | None = None):
     from operators.radon import Radon
+
+    from ..device import resolve_device
     g = problem.geometry()
     y = np.asarray(problem.sinogram(), dtype=np.float64)
     g.check_sino(y)
-    return Radon(g), y
+    return Radon(g, device=resolve_device(device, solver)), y
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class FBP(Solver):
 
     name = "fbp"
     accepts = ("ct",)
+    cuda_engine = "numba"  # device="cuda": the projector's Numba CUDA kernels
 
     filter: Literal["ram-lak", "shepp-logan", "cosine", "hamming", "hann"] = "hann"
     frequency_scaling: float = 1.0
@@ -57,7 +60,7 @@ class FBP(Solver):
         from problems.tomography import image_solution
         self.check_problem(problem)
         t0 = time.perf_counter()
-        radon, y = _setup(problem)
+        radon, y = _setup(problem, device, self)
         img = self.reconstruct(radon, y)
         return image_solution(img, {"wall_s": time.perf_counter() - t0})
 
@@ -70,6 +73,7 @@ class SIRT(Solver):
 
     name = "sirt"
     accepts = ("ct",)
+    cuda_engine = "numba"
 
     iterations: int = 200
     nonnegative: bool = True
@@ -82,7 +86,7 @@ class SIRT(Solver):
         from problems.tomography import image_solution
         self.check_problem(problem)
         t0 = time.perf_counter()
-        radon, y = _setup(problem)
+        radon, y = _setup(problem, device, self)
         g = radon.geometry
         row = radon.forward(np.ones(g.image_shape))
         col = radon.adjoint(np.ones(g.sino_shape))
@@ -173,6 +177,7 @@ class TV(Solver):
 
     name = "tv"
     accepts = ("ct",)
+    cuda_engine = "numba"
 
     weight: float = 1e-3
     iterations: int = 400
@@ -187,7 +192,7 @@ class TV(Solver):
         from problems.tomography import image_solution
         self.check_problem(problem)
         t0 = time.perf_counter()
-        radon, y = _setup(problem)
+        radon, y = _setup(problem, device, self)
         x, stats = chambolle_pock_tv(radon, y, self.weight, self.iterations, self.nonnegative, progress)
         stats["wall_s"] = time.perf_counter() - t0
         return image_solution(x, stats)

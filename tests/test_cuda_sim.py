@@ -1,0 +1,47 @@
+"""The Numba CUDA kernels, run on Numba's CUDA simulator in a subprocess.
+
+NUMBA_ENABLE_CUDASIM is read when numba is first imported, so the checks
+(tests/cuda_sim_cases.py) run in a fresh interpreter with the variable set;
+this process, and every other test in it, keeps the real CUDA target.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_kernels_on_the_simulator():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    r = subprocess.run([sys.executable, "-m", "pytest", str(HERE / "cuda_sim_cases.py"), "-q", "-x",
+                        "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"],
+                       capture_output=True, text=True, env=env, cwd=HERE.parent, timeout=600)
+    tail = (r.stdout + r.stderr)[-4000:]
+    assert r.returncode == 0, tail
+    assert " passed" in r.stdout and "skipped" not in r.stdout, tail
+
+
+def test_philox_known_answers():
+    """Random123's known-answer vectors for Philox4x32-10 (kat_vectors), on the kernels'
+    own round function compiled for the CPU."""
+    from sciml.references._mc_cuda import philox4x32_cpu
+    u = np.uint64
+    cases = [((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+             ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+             ((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+              (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1))]
+    for ctr, key, want in cases:
+        got = philox4x32_cpu(*(u(c) for c in ctr), *(u(k) for k in key))
+        assert tuple(int(v) for v in got) == want
+
+
+def test_cuda_modules_import_without_a_gpu():
+    """Importing the kernels defines them lazily: no driver is needed until a launch."""
+    code = "import operators._radon_cuda, sciml.references._mc_cuda; print('ok')"
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                       cwd=HERE.parent, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
