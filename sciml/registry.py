@@ -37,6 +37,7 @@ PROBLEMS: dict[str, Entry] = {
     "bgk-sod": Entry("problems.boltzmann:BGKSod", (), "1D-1V BGK Sod shock tube"),
     "mn-closure": Entry("problems.boltzmann:MomentClosure", (), "entropy closure of the 1D M_N moment system (N = 2..4)"),
     "darcy": Entry("problems.darcy:Darcy", (), "Darcy flow a -> u operator (FNO paper setting)"),
+    "operator-data": Entry("problems.operator_data:OperatorData", (), "learn u = G(a) from your own (a, u) pairs in a file"),
 }
 
 SOLVERS: dict[str, Entry] = {

@@ -1,8 +1,11 @@
-"""Learned solution operators for ``darcy``: FNO, DeepONet and U-Net, one training loop.
+"""Learned solution operators: FNO, DeepONet and U-Net, one training loop.
 
 Each solver trains a torch module on the problem's training pairs (a, u)
 and predicts the test set; ``evaluate`` compares the predictions with the
-FEM solutions (``darcy-fem``).  Conventions shared by the three:
+reference (``darcy``: the FEM solutions, ``darcy-fem``; ``operator-data``:
+the user's own test pairs).  Fields are 1D (N, S) or 2D (N, S, S) arrays;
+the problem's ``dim`` (default 2) picks FNO1d/FNO2d, a 1D or 2D DeepONet
+trunk and U-Net.  Conventions shared by the three:
 
 * input: a scaled by one scalar mean/std of the training coefficients (a
   is two-valued, so this loses nothing and is resolution independent);
@@ -54,9 +57,9 @@ class OperatorModel:
     """A trained network with its normalisation: ``predict(a) -> u`` on (N, S, S) arrays."""
 
     def __init__(self, kind: str, arch: dict[str, Any], res: int, net: Any, norm: dict[str, np.ndarray],
-                 dtype: str = "float32", device: str = "cpu") -> None:
+                 dtype: str = "float32", device: str = "cpu", dim: int = 2) -> None:
         self.kind, self.arch, self.res, self.net, self.norm = kind, dict(arch), int(res), net, norm
-        self.dtype, self.device = dtype, device
+        self.dtype, self.device, self.dim = dtype, device, int(dim)
 
     # -- normalisation (torch tensors in, torch tensors out)
     def _u_stats(self, res: int) -> tuple[Any, Any]:
@@ -65,14 +68,15 @@ class OperatorModel:
         dt = torch_dtype(self.dtype)
         mean = torch.as_tensor(self.norm["u_mean"], dtype=dt, device=self.device)
         std = torch.as_tensor(self.norm["u_std"], dtype=dt, device=self.device)
-        if res != self.res:  # bilinear on x_i = i/(S-1): align_corners matches that grid
+        if res != self.res:  # (bi)linear on x_i = i/(S-1): align_corners matches that grid
             both = torch.stack([mean, std])[None]
-            both = torch.nn.functional.interpolate(both, size=(res, res), mode="bilinear", align_corners=True)[0]
+            size, mode = ((res,), "linear") if self.dim == 1 else ((res, res), "bilinear")
+            both = torch.nn.functional.interpolate(both, size=size, mode=mode, align_corners=True)[0]
             mean, std = both[0], both[1]
         return mean, std
 
     def forward(self, a: Any) -> Any:
-        """a: torch (b, S, S) raw coefficients -> u (b, S, S), differentiable."""
+        """a: torch (b, S) or (b, S, S) raw inputs -> u of the same shape, differentiable."""
         x = (a - float(self.norm["a_mean"])) / float(self.norm["a_std"])
         z = self.net(x) if self.kind == "deeponet" else self.net(x[..., None])
         mean, std = self._u_stats(a.shape[-1])
@@ -88,12 +92,13 @@ class OperatorModel:
         check_modes(int(self.arch["modes"]), res, int(self.arch["padding"]))
 
     def predict(self, a: np.ndarray, batch: int = 20) -> np.ndarray:
-        """u for coefficients a (N, S, S) (numpy in, float64 numpy out)."""
+        """u for inputs a (N, S) in 1D or (N, S, S) in 2D (numpy in, float64 numpy out)."""
         import torch
         from ..torch_utils import torch_dtype
         a = np.asarray(a)
-        if a.ndim != 3 or a.shape[1] != a.shape[2]:
-            raise InvalidOption(f"{self.kind}: expected coefficients of shape (N, S, S), got {a.shape}")
+        if a.ndim != self.dim + 1 or (self.dim == 2 and a.shape[1] != a.shape[2]):
+            want = "(N, S)" if self.dim == 1 else "(N, S, S)"
+            raise InvalidOption(f"{self.kind}: expected inputs of shape {want}, got {a.shape}")
         self.check_resolution(a.shape[-1])
         dt = torch_dtype(self.dtype)
         self.net.eval()
@@ -107,28 +112,31 @@ class OperatorModel:
     def save(self, path: str) -> None:
         from ..io import save_checkpoint
         config = {"schema": CONFIG_SCHEMA, "kind": self.kind, "arch": self.arch, "res": self.res,
-                  "dtype": self.dtype}
+                  "dtype": self.dtype, "dim": self.dim}
         arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
         arrays.update({f"norm.{k}": np.asarray(v) for k, v in self.norm.items()})
         save_checkpoint(path, config, arrays)
 
 
-def build_network(kind: str, arch: dict[str, Any], res: int) -> Any:
-    """The torch module of a solver kind with architecture options ``arch``."""
+def build_network(kind: str, arch: dict[str, Any], res: int, dim: int = 2) -> Any:
+    """The torch module of a solver kind with architecture options ``arch`` on a ``dim``-D grid."""
     if kind == "fno":
-        from operators.fno import FNO2d
-        return FNO2d(1, int(arch["modes"]), int(arch["width"]), int(arch["layers"]), int(arch["padding"]))
+        from operators.fno import FNO1d, FNO2d
+        cls = FNO1d if dim == 1 else FNO2d
+        return cls(1, int(arch["modes"]), int(arch["width"]), int(arch["layers"]), int(arch["padding"]))
     if kind == "deeponet":
         from operators.deeponet import DeepONet as Net
-        return Net(res, int(arch["sensor_stride"]), int(arch["width"]), int(arch["depth"]), int(arch["p"]))
+        return Net(res, int(arch["sensor_stride"]), int(arch["width"]), int(arch["depth"]), int(arch["p"]),
+                   dim=dim)
     if kind == "unet":
-        return _unet_class()(1, base=int(arch["base"]), levels=int(arch["levels"]))
+        return _unet_class(dim)(1, base=int(arch["base"]), levels=int(arch["levels"]),
+                                norm=str(arch.get("norm", "group")))  # older checkpoints: group
     raise InvalidOption(f"unknown operator kind {kind!r}")
 
 
-def _unet_class() -> Any:
-    from operators.unet_operator import UNet2d
-    return UNet2d
+def _unet_class(dim: int = 2) -> Any:
+    from operators.unet_operator import UNet1d, UNet2d
+    return UNet1d if dim == 1 else UNet2d
 
 
 def load_operator(path: str, device: str = "cpu") -> OperatorModel:
@@ -141,13 +149,14 @@ def load_operator(path: str, device: str = "cpu") -> OperatorModel:
         raise DataError(f"checkpoint {path} is not an operator checkpoint (schema {config.get('schema')!r})")
     try:
         kind, arch, res, dtype = config["kind"], config["arch"], int(config["res"]), config["dtype"]
-        net = build_network(kind, arch, res).to(device=torch_device(device), dtype=torch_dtype(dtype))
+        dim = int(config.get("dim", 2))  # checkpoints written before 1D support are 2D
+        net = build_network(kind, arch, res, dim).to(device=torch_device(device), dtype=torch_dtype(dtype))
         state = {k[4:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("net.")}
         net.load_state_dict(state, strict=True)
         norm = {k[5:]: v for k, v in arrays.items() if k.startswith("norm.")}
     except (KeyError, RuntimeError) as exc:
         raise DataError(f"checkpoint {path} is corrupt or does not match its configuration: {exc}") from None
-    return OperatorModel(kind, arch, res, net, norm, dtype=dtype, device=device)
+    return OperatorModel(kind, arch, res, net, norm, dtype=dtype, device=device, dim=dim)
 
 
 # ---------------------------------------------------------------- losses
@@ -160,6 +169,10 @@ def _rel_l2(pred: Any, true: Any) -> Any:
 def _h1_sq(v: Any) -> Any:
     import torch
     S = v.shape[-1]
+    if v.dim() == 2:  # 1D: piecewise-linear interpolant on x_i = i/(S-1), trapezoidal L2 part
+        w = torch.ones(S, dtype=v.dtype, device=v.device)
+        w[0] = w[-1] = 0.5
+        return (torch.diff(v, dim=1) ** 2).sum(1) * (S - 1) + (v ** 2 * w).sum(1) / (S - 1)
     w = torch.ones(S, dtype=v.dtype, device=v.device)
     w[0] = w[-1] = 0.5
     dx = torch.diff(v, dim=1) ** 2
@@ -175,7 +188,7 @@ def _rel_h1(pred: Any, true: Any) -> Any:
 # --------------------------------------------------------------- solvers
 @dataclass(frozen=True)
 class _OperatorLearner(Solver):
-    accepts = ("darcy",)
+    accepts = ("darcy", "operator-data")
     learned = True
     kind: ClassVar[str] = ""
     arch_keys: ClassVar[tuple[str, ...]] = ()
@@ -240,21 +253,26 @@ class _OperatorLearner(Solver):
         from ..torch_utils import count_parameters, seeded, torch_device, torch_dtype
         dev = torch_device(device)
         dt = torch_dtype(self.dtype)
+        dim = int(getattr(problem, "dim", 2))
         stats: dict[str, Any] = {"solver": self.name}
         if self.load:
             model = load_operator(self.load, device=str(dev))
             if model.kind != self.kind:
                 raise DataError(f"checkpoint {self.load} holds a {model.kind}, not a {self.kind}")
             model.check_resolution(problem.res)
+            if model.dim != dim:
+                raise DataError(f"checkpoint {self.load} holds a {model.dim}D {model.kind}, the data are {dim}D")
             stats.update(train_s=0.0, loaded=self.load)
         else:
             self._check_fits(problem.res)
             a_tr, u_tr = problem.train_set()
+            if not np.isfinite(u_tr.std()) or u_tr.std() == 0:
+                raise DataError(f"{self.name}: the training outputs u are constant; nothing to learn")
             norm = {"a_mean": np.float64(a_tr.mean()), "a_std": np.float64(a_tr.std() or 1.0),
                     "u_mean": u_tr.mean(axis=0), "u_std": u_tr.std(axis=0) + 1e-3 * u_tr.std()}
             with seeded(seed, str(dev)):
-                net = build_network(self.kind, self.arch(), problem.res).to(device=dev, dtype=dt)
-            model = OperatorModel(self.kind, self.arch(), problem.res, net, norm, self.dtype, str(dev))
+                net = build_network(self.kind, self.arch(), problem.res, dim).to(device=dev, dtype=dt)
+            model = OperatorModel(self.kind, self.arch(), problem.res, net, norm, self.dtype, str(dev), dim)
             stats.update(self._train(model, problem, a_tr, u_tr, seed, progress))
             if self.checkpoint:
                 model.save(self.checkpoint)
@@ -272,6 +290,8 @@ class _OperatorLearner(Solver):
                 state[f"u_pred@res{res}"] = model.predict(a_r, batch=self.batch)
             else:
                 log.warning("%s: skipping the res-%d test set (tied to the training grid)", self.name, res)
+        if hasattr(problem, "grid_function"):
+            return Solution(fn=problem.grid_function(u_pred), stats=stats, state=state)
         from ..references.darcy_fem import _grid_fn
         return Solution(fn=_grid_fn(u_pred), stats=stats, state=state)
 
@@ -392,7 +412,8 @@ class DeepONet(_OperatorLearner):
 @dataclass(frozen=True)
 class UNet(_OperatorLearner):
     """U-Net on the grid (Ronneberger et al. 2015; the shared ``operators/unet.py``) with
-    ``levels`` poolings and ``base`` channels at the finest level."""
+    ``levels`` poolings and ``base`` channels at the finest level; ``norm="none"`` drops its
+    GroupNorm layers, which divide out each sample's amplitude (use it for operators linear in a)."""
 
     name = "unet"
     kind = "unet"
@@ -400,6 +421,14 @@ class UNet(_OperatorLearner):
 
     base: int = 32
     levels: int = 3
+    norm: Literal["group", "none"] = "group"
+
+    def _check_arch(self) -> None:
+        super()._check_arch()
+        check_choice(self, "norm", self.norm, ("group", "none"), error=InvalidOption)
+
+    def arch(self) -> dict[str, Any]:
+        return {"base": self.base, "levels": self.levels, "norm": self.norm}
 
     def _check_fits(self, res: int) -> None:
         check_range(self, f"levels (res={res})", self.levels, lo=1, hi=max(1, int(math.log2(res)) - 1),
