@@ -92,11 +92,11 @@ def build_mesh(mods: dict[str, Any], domain: Any, *, n: int, h: float, degree: i
             msh, _cells, facets = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=domain.d)
         except Exception as exc:
             raise InvalidProblem(f"elliptic: DOLFINx could not build a mesh from the gmsh model ({exc})") from None
-    if h <= 0:  # a mesh file: report its largest cell diameter
-        tdim = msh.topology.dim
-        ncell = msh.topology.index_map(tdim).size_local
-        h = float(comm.allreduce(np.max(msh.h(tdim, np.arange(ncell, dtype=np.int32)), initial=0.0),
-                                 op=mods["MPI"].MAX))
+    if h <= 0:  # a mesh file: report its longest cell edge
+        V = _vertices_of_cells(msh)
+        k = V.shape[1]
+        edges = [np.linalg.norm(V[:, i] - V[:, j], axis=1) for i in range(k) for j in range(i + 1, k)]
+        h = float(comm.allreduce(float(np.max(edges, initial=0.0)), op=mods["MPI"].MAX))
     return msh, facets, names, float(h)
 
 
