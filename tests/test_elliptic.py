@@ -159,3 +159,21 @@ def test_bad_functions_and_conditions():
         Elliptic(domain=Polygon([(-1, -1), (1, -1), (1, 0), (0, 0), (0, 1), (-1, 1)]), dirichlet=0.0, x0=[0.5, 0.5])
     with pytest.raises(InvalidProblem, match="intersect"):
         Polygon([(0, 0), (2, 2), (2, 0), (0, 1)])
+
+
+def test_cli_solves_a_user_file_and_refuses_bad_input(monkeypatch, capsys, tmp_path):
+    import json
+
+    from sciml.cli import main
+    monkeypatch.chdir(DATA)
+    assert main(["solve", "my_elliptic.py:disk", "--solver", "fem", "-o", "degree=2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # the default reference is FEM with default options (P1 on the file's mesh): P2 vs P1, O(h^2)
+    assert out["params"]["domain"]["type"] == "MeshFile" and out["reference"] == "fem"
+    assert 0 < out["errors"]["rel_l2"] < 0.1
+    bad = tmp_path / "bad_elliptic.py"
+    bad.write_text("from problems.elliptic import Elliptic, MeshFile\n"
+                   "p = Elliptic(domain=MeshFile('missing.msh'), source=1.0, dirichlet=0.0)\n")
+    assert main(["solve", f"{bad}:p", "--solver", "fem", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.msh" in err[0]
