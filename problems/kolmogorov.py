@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
 from sciml import metrics
 from sciml.core import InvalidOption, InvalidProblem, Problem, Solution, check_choice, check_range
 
-__all__ = ["AffineSDE", "KolmogorovProblem", "Heat", "BlackScholes",
+__all__ = ["AffineSDE", "KolmogorovProblem", "Kolmogorov", "Heat", "BlackScholes",
            "black_scholes_call", "max_call_price"]
 
 #: Seed of the uniform test points (fixed so that every run compares on the same points).
@@ -39,15 +39,16 @@ PAYOFF_CODES = {"paraboloid": 0, "gaussian": 1, "call": 2, "max-call": 3, "put-m
 
 @dataclass(frozen=True, eq=False)
 class AffineSDE:
-    """dX = (drift ⊙ X) dt + diag(s0 + s1 ⊙ X) L dW, with L lower triangular and
-    L L^T the correlation matrix of the driving noise (unit diagonal).
+    """dX = (shift + drift ⊙ X) dt + diag(s0 + s1 ⊙ X) L dW, with L lower
+    triangular and L L^T the correlation matrix of the driving noise (unit diagonal).
 
     ``kind`` says which exact sampler applies:
 
-    * ``"brownian"`` (drift = 0, s1 = 0): X_T = x + s0 ⊙ sqrt(T) L Z;
-    * ``"gbm"`` (s0 = 0): X_T = x ⊙ exp((drift - s1²/2) T + s1 ⊙ sqrt(T) L Z),
+    * ``"brownian"`` (drift = 0, s1 = 0): X_T = x + shift T + s0 ⊙ sqrt(T) L Z;
+    * ``"gbm"`` (shift = 0, s0 = 0): X_T = x ⊙ exp((drift - s1²/2) T + s1 ⊙ sqrt(T) L Z),
 
-    with Z ~ N(0, I_d).  Euler-Maruyama applies to the whole class.
+    with Z ~ N(0, I_d).  Euler-Maruyama applies to the whole class.  The kind
+    is checked against the coefficients: a sampler never drops a term.
     """
 
     kind: str
@@ -55,12 +56,24 @@ class AffineSDE:
     s0: np.ndarray
     s1: np.ndarray
     L: np.ndarray
+    shift: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.shift is None:
+            object.__setattr__(self, "shift", np.zeros_like(np.asarray(self.drift, dtype=float)))
+        dropped = {"brownian": ("drift", "s1"), "gbm": ("shift", "s0")}.get(self.kind)
+        if dropped is None:
+            raise InvalidProblem(f"AffineSDE: kind={self.kind!r}; choose brownian or gbm")
+        for key in dropped:
+            if np.any(np.asarray(getattr(self, key)) != 0):
+                raise InvalidProblem(f"AffineSDE: kind={self.kind!r} needs {key} = 0 (its exact sampler has no "
+                                     f"such term), got {key}={np.asarray(getattr(self, key))!r}")
 
     def exact_factor(self, w: np.ndarray, T: float) -> np.ndarray:
         """Per-path factor g from correlated normals w = Z L^T (shape (M, d)):
         X_T = x + g (brownian) or x ⊙ g (gbm)."""
         if self.kind == "brownian":
-            return self.s0 * math.sqrt(T) * w
+            return self.shift * T + self.s0 * math.sqrt(T) * w
         return np.exp((self.drift - 0.5 * self.s1 ** 2) * T + self.s1 * math.sqrt(T) * w)
 
     def apply_factor(self, x: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -134,6 +147,22 @@ class KolmogorovProblem(Problem):
         if p == "put-min":
             return _positive_part(self.strike - xp.amin(x, 1))
         raise AssertionError(p)
+
+    # ---- the general interface (component-first, written once with xp)
+    def initial_xp(self, x: Any, xp: Any = np) -> Any:
+        """phi at points x of shape (d, ...), the component-first form."""
+        return self.phi(x.T, xp)
+
+    def user_functions(self) -> dict[str, Any] | None:
+        """The plain xp functions (Numba-compilable) of a user problem, or None for a
+        preset whose kernels are hand-written (payoff codes)."""
+        return None
+
+    def capabilities(self) -> frozenset[str]:
+        caps = {self.name, "kolmogorov"}
+        if self.sde() is not None:
+            caps.add("sde-affine")
+        return frozenset(caps)
 
     # ---- the Problem interface
     @property
@@ -340,6 +369,165 @@ class BlackScholes(KolmogorovProblem):
     @property
     def has_exact(self) -> bool:
         return self.payoff == "call" or (self.payoff == "max-call" and self.rho == 0.0)
+
+
+# ------------------------------------------------------- your own problem
+@dataclass(frozen=True)
+class Kolmogorov(KolmogorovProblem):
+    """Your own linear Kolmogorov PDE, from functions written once with ``xp``::
+
+        du/dt = 1/2 Tr(σσᵀ(x) Hess u) + <drift(x), ∇u>,   u(0, .) = initial,
+
+    answer x -> u(T, x) on [a, b]^d, u(T, x) = E[initial(X_T^x)] with
+    dX = drift(t, X) dt + σ(t, X) dW, X_0 = x (Feynman-Kac).
+
+    * ``initial(x, xp)``: x of shape (d, ...) (component-first), returns (...);
+    * ``drift``: a number or d numbers (a constant vector), or a function
+      ``drift(t, x, xp)`` returning shape (d, ...);
+    * ``diffusion``: a number (σ = s I), d numbers (diagonal), a constant d x d
+      matrix, or a function ``diffusion(t, x, xp)`` returning the diagonal
+      (d, ...) or the full matrix (d, d, ...);
+    * ``exact(x, xp)``: optional u(T, x) (then ``--reference exact``).
+
+    Constant drift and diffusion give an exact sampler (X_T Gaussian); functions
+    are integrated by Euler-Maruyama (``steps`` of the solver).  Every function is
+    evaluated once on a small batch when the problem is made.
+    """
+
+    name = "kolmogorov"
+    default_reference = "monte-carlo"
+
+    d: int = 1
+    T: float = 1.0
+    a: float = 0.0
+    b: float = 1.0
+    drift: Any = 0.0
+    diffusion: Any = 1.0
+    initial: Any = None
+    x0: tuple[float, ...] | None = None
+    exact: Any = None
+    n_test: int = 1000
+
+    def __post_init__(self) -> None:
+        from sciml import userfn
+        own = self.name
+        if isinstance(self.d, bool) or not isinstance(self.d, (int, np.integer)):
+            raise InvalidProblem(f"{own}: d={self.d!r} must be an integer in [1, 100000]")
+        object.__setattr__(self, "d", int(self.d))
+        for key in ("T", "a", "b"):
+            v = getattr(self, key)
+            if not userfn.is_number(v):
+                raise InvalidProblem(f"{own}: {key}={v!r} must be a number")
+            object.__setattr__(self, key, float(v))
+        self._check_common()
+        if self.initial is None:
+            raise InvalidProblem(f"{own}: initial is required: the initial value initial(x, xp), x of shape (d, ...)")
+        userfn.check_signature(own, "initial", self.initial, ("x",))
+        for key in ("drift", "diffusion"):
+            v = getattr(self, key)
+            if callable(v):
+                userfn.check_signature(own, key, v, ("t", "x"))
+            else:
+                object.__setattr__(self, key, self._constant(key, v))
+        if self.exact is not None:
+            userfn.check_signature(own, "exact", self.exact, ("x",))
+        self._probe()
+
+    def _constant(self, key: str, value: Any) -> Any:
+        """A number, d numbers or (diffusion only) a d x d matrix, as a float or nested tuples."""
+        try:
+            arr = np.asarray(value, dtype=float)
+        except (TypeError, ValueError):
+            raise InvalidProblem(f"{self.name}: {key}={value!r}; expected a number, d numbers"
+                                 + (", a d x d matrix" if key == "diffusion" else "") + " or a function") from None
+        d = self.d
+        shapes = [(), (1,), (d,)] + ([(d, d)] if key == "diffusion" else [])
+        if arr.shape not in shapes:
+            allowed = "a number, d numbers" + (" or a d x d matrix" if key == "diffusion" else "")
+            raise InvalidProblem(f"{self.name}: {key} has shape {arr.shape}; expected {allowed} (d={d})")
+        if not np.all(np.isfinite(arr)):
+            raise InvalidProblem(f"{self.name}: {key} must be finite")
+        if arr.ndim == 0 or arr.shape == (1,):
+            return float(arr.reshape(-1)[0])
+        return tuple(map(tuple, arr)) if arr.ndim == 2 else tuple(arr.tolist())
+
+    def _probe(self) -> None:
+        from sciml import userfn
+        own, d, n = self.name, self.d, 5
+        rng = np.random.default_rng(12345)
+        x = rng.uniform(self.a, self.b, size=(d, n))
+        t = 0.5 * self.T
+        userfn.probe(own, "initial", self.initial, (x,), (n,))
+        if callable(self.drift):
+            userfn.probe(own, "drift", self.drift, (t, x), (d, n))
+        if callable(self.diffusion):
+            try:
+                out = np.asarray(self.diffusion(t, x, np), dtype=float)
+            except Exception as exc:
+                raise InvalidProblem(f"{own}: diffusion failed on a test batch of shape {(d, n)}: "
+                                     f"{type(exc).__name__}: {exc}") from None
+            full = out.shape == (d, d, n)
+            userfn.probe(own, "diffusion", self.diffusion, (t, x), (d, d, n) if full else (d, n))
+            object.__setattr__(self, "_full_diffusion", full)
+        if self.exact is not None:
+            userfn.probe(own, "exact", self.exact, (x,), (n,))
+
+    # ---- data
+    @property
+    def full_diffusion(self) -> bool:
+        """True when the diffusion function returns the full (d, d, ...) matrix."""
+        return bool(getattr(self, "_full_diffusion", False))
+
+    def initial_xp(self, x: Any, xp: Any = np) -> Any:
+        return self.initial(x, xp)
+
+    def phi(self, x: Any, xp: Any = np) -> Any:
+        return self.initial(x.T, xp)
+
+    def user_functions(self) -> dict[str, Any]:
+        return {"initial": self.initial, "drift": self.drift, "diffusion": self.diffusion}
+
+    def sigma_matrix(self) -> np.ndarray | None:
+        """The constant diffusion as a d x d matrix (None for a function)."""
+        if callable(self.diffusion):
+            return None
+        s = np.asarray(self.diffusion, dtype=float)
+        return s * np.eye(self.d) if s.ndim == 0 else (np.diag(s) if s.ndim == 1 else s)
+
+    def drift_vector(self) -> np.ndarray | None:
+        """The constant drift as d numbers (None for a function)."""
+        if callable(self.drift):
+            return None
+        return np.broadcast_to(np.asarray(self.drift, dtype=float), (self.d,)).copy()
+
+    def sde(self) -> AffineSDE | None:  # type: ignore[override]
+        """The exact Gaussian sampler when drift and diffusion are constant, else None."""
+        mu, S = self.drift_vector(), self.sigma_matrix()
+        if mu is None or S is None:
+            return None
+        C = S @ S.T                       # the PDE sees σσᵀ only: any factor of it samples X_T
+        s0 = np.sqrt(np.diag(C))
+        if np.any(s0 == 0):
+            return None
+        try:
+            L = np.linalg.cholesky(C / np.outer(s0, s0))
+        except np.linalg.LinAlgError:     # a degenerate diffusion: Euler with σ itself
+            return None
+        return AffineSDE("brownian", np.zeros(self.d), s0, np.zeros(self.d), L, shift=mu)
+
+    @property
+    def phi_kind(self) -> str:
+        return "user"
+
+    @property
+    def has_exact(self) -> bool:
+        return self.exact is not None
+
+    def exact_at(self, x: np.ndarray) -> np.ndarray:
+        x = self.check_points(x)
+        if self.exact is None:
+            raise InvalidOption(f"problem {self.name!r} has no exact solution; use --reference monte-carlo")
+        return np.asarray(self.exact(x.T, np), dtype=float) * np.ones(x.shape[0])
 
 
 # ---------------------------------------------------------- closed forms

@@ -74,9 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("what", nargs="?", choices=["problems", "solvers", "datasets"], default=None)
     ls.add_argument("--json", action="store_true")
 
-    sv = sub.add_parser("solve", help="solve a problem and compare with a reference")
-    sv.add_argument("problem")
-    sv.add_argument("--solver", required=True)
+    sv = sub.add_parser("solve", help="solve a problem and compare with a reference", add_help=False,
+                        description="PROBLEM is a registered name, FILE.py:NAME or module:NAME (a Problem, a "
+                                    "Problem class or a function returning one). With --help after PROBLEM and "
+                                    "--solver: the problem's keys and the solver's options.")
+    sv.add_argument("-h", "--help", action="store_true", help="this help, or the keys of PROBLEM and --solver")
+    sv.add_argument("problem", nargs="?")
+    sv.add_argument("--solver", default=None)
     sv.add_argument("-p", dest="params", action="append", metavar="KEY=VALUE", help="problem field")
     sv.add_argument("-o", dest="options", action="append", metavar="KEY=VALUE", help="solver option")
     sv.add_argument("--reference", default=None, help="reference solver (default: the problem's)")
@@ -87,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="where the solver runs (checked: exit 2 if it cannot run there)")
     sv.add_argument("--out", default=None, action=_Once, help="write the run to this HDF5 file (a new one)")
     sv.add_argument("--overwrite", action="store_true", help="let --out replace an existing file")
+    sv.add_argument("--allow-large", action="store_true",
+                    help="lift the declared size limits (steps, samples, unknowns); memory is still checked")
     sv.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sv.add_argument("--quiet", action="store_true", help="no progress bars or table")
 
@@ -149,9 +155,43 @@ def _print_table(rec: Any) -> None:
         print(f"  {k:<16} {v:.4e}", file=err)
 
 
+def _solve_help(args: argparse.Namespace) -> int:
+    """``sciml solve [PROBLEM] [--solver NAME] --help``: keys, types, defaults."""
+    from . import loading
+    if args.problem is None and args.solver is None:
+        _parser()._subparsers._group_actions[0].choices["solve"].print_help()  # type: ignore[union-attr]
+        return 0
+    if args.problem is not None:
+        print(f"problem {args.problem} (-p KEY=VALUE):")
+        for key, tp, default in loading.problem_keys(args.problem):
+            print(f"  {key:<20} {tp:<40} default {_show(default)}")
+    if args.solver is not None:
+        cls = registry.solver_class(args.solver)
+        print(f"solver {args.solver} (-o KEY=VALUE):")
+        for key, tp, default in registry.field_help(cls):
+            print(f"  {key:<20} {tp:<40} default {_show(default)}")
+        if args.problem is not None:
+            problem = loading.make_problem(args.problem, _kv(args.params, "-p"))
+            why = cls.missing(problem)
+            print(f"solver {args.solver} {'can solve' if why is None else 'cannot solve'} this problem"
+                  + ("" if why is None else f": {why}"))
+    return 0
+
+
+def _show(value: Any) -> str:
+    if callable(value):
+        return getattr(value, "__qualname__", repr(value))
+    return repr(value)
+
+
 def _cmd_solve(args: argparse.Namespace) -> int:
+    from . import loading
     from .evaluate import evaluate
-    problem = registry.make_problem(args.problem, **_kv(args.params, "-p"))
+    if args.help:
+        return _solve_help(args)
+    if args.problem is None or args.solver is None:
+        raise InvalidOption("sciml solve: PROBLEM and --solver NAME are required (sciml solve --help)")
+    problem = loading.make_problem(args.problem, _kv(args.params, "-p"))
     solver = registry.make_solver(args.solver, **_kv(args.options, "-o"))
     solver.check_problem(problem)
     reference = args.reference or problem.default_reference
@@ -163,7 +203,10 @@ def _cmd_solve(args: argparse.Namespace) -> int:
         from . import io
         out = io.check_output(args.out, overwrite=args.overwrite, suffix=".h5")
     progress = (not args.quiet) and sys.stderr.isatty()
-    rec = evaluate(problem, solver, ref_solver, seed=args.seed, device=args.device, progress=progress)
+    rec = evaluate(problem, solver, ref_solver, seed=args.seed, device=args.device, progress=progress,
+                   allow_large=args.allow_large)
+    if loading.is_user_spec(args.problem):
+        rec.problem = args.problem   # the user's own problem, as they named it
     if out is not None:
         io.save(out, rec)
     if args.json:
@@ -264,6 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SciMLError as exc:
         print(f"sciml: {type(exc).__name__}: {exc}", file=sys.stderr)
         return exc.exit_code
+    except MemoryError as exc:  # a size no up-front check caught: still one line, not a traceback
+        print(f"sciml: out of memory ({exc}); the sizes asked for do not fit this machine: lower them",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("sciml: interrupted", file=sys.stderr)
         return 130

@@ -30,8 +30,8 @@ class Exact(Solver):
         try:
             x = problem.test_points()
         except NotImplementedError:
-            return Solution(fn=problem.exact, stats={"wall_s": time.perf_counter() - t0})
-        cached = _Cached(problem.exact, x, problem.exact(x))
+            return Solution(fn=problem.exact_at, stats={"wall_s": time.perf_counter() - t0})
+        cached = _Cached(problem.exact_at, x, problem.exact_at(x))
         return Solution(fn=cached, stats={"wall_s": time.perf_counter() - t0})
 
 

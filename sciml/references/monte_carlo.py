@@ -2,6 +2,7 @@
 
 Feynman-Kac estimator with a standard error per point.  Sampling:
 
+* ``scheme=auto`` (default): exact where the problem has an exact sampler, else Euler;
 * ``scheme=exact``: X_T drawn exactly (Brownian motion: x + s0 sqrt(T) L Z;
   geometric Brownian motion: x ⊙ exp((mu - s²/2) T + s sqrt(T) L Z));
 * ``scheme=euler``: Euler-Maruyama with ``steps`` steps for the whole
@@ -41,13 +42,13 @@ class MonteCarlo(Solver):
     """Monte Carlo reference for the Kolmogorov problems (``heat``, ``black-scholes``).
 
     Options: ``samples`` (number of samples per point; with ``antithetic``
-    a sample is an antithetic pair), ``antithetic``, ``scheme`` (exact or
+    a sample is an antithetic pair), ``antithetic``, ``scheme`` (auto, exact or
     euler), ``steps`` (Euler steps), ``rel_se`` (target largest relative
     standard error; 0 = fixed ``samples``), ``max_samples`` (cap for ``rel_se``).
     """
 
     name = "monte-carlo"
-    accepts = ("heat", "black-scholes")
+    requires = ("kolmogorov",)
     learned = False
     cuda_engine = "numba"  # device="cuda": the kernels of _mc_cuda (Philox streams per path)
     RATE: ClassVar[float] = -0.5  # error ~ samples^RATE
@@ -56,16 +57,19 @@ class MonteCarlo(Solver):
 
     samples: int = 100_000
     antithetic: bool = False
-    scheme: Literal["exact", "euler"] = "exact"
+    scheme: Literal["auto", "exact", "euler"] = "auto"
     steps: int = 50
     rel_se: float = 0.0
     max_samples: int = 50_000_000
 
     def __post_init__(self) -> None:
         check_range(self, "samples", self.samples, lo=2, error=InvalidOption)
-        check_choice(self, "scheme", self.scheme, ("exact", "euler"), error=InvalidOption)
+        check_choice(self, "scheme", self.scheme, ("auto", "exact", "euler"), error=InvalidOption)
         check_range(self, "steps", self.steps, lo=1, error=InvalidOption)
         check_range(self, "rel_se", self.rel_se, lo=0, error=InvalidOption)
+        if self.samples > self.max_samples:  # name the option the user set, not the default it exceeds
+            raise InvalidOption(f"monte-carlo: samples={self.samples} exceeds max_samples={self.max_samples}; "
+                                "lower samples or raise max_samples")
         check_range(self, "max_samples", self.max_samples, lo=self.samples, error=InvalidOption)
 
     # -------------------------------------------------------------- estimator
@@ -80,14 +84,18 @@ class MonteCarlo(Solver):
         x = np.ascontiguousarray(problem.check_points(x))
         self.check_sizes(problem, x.shape[0])
         sde = problem.sde()
-        if self.scheme == "exact":
-            kind = K.BROWNIAN if sde.kind == "brownian" else K.GBM
-            scheme, steps = K.EXACT, 1
+        if problem.user_functions() is not None:   # the user's own functions, compiled once
+            kernel, args, steps = self._user_kernel(problem, sde, gpu)
         else:
-            kind, scheme, steps = K.GBM, K.EULER, int(self.steps)
-        args = (kind, scheme, steps, float(problem.T), np.asarray(sde.drift, float), np.asarray(sde.s0, float),
-                np.asarray(sde.s1, float), np.ascontiguousarray(sde.L, dtype=float), bool(self.antithetic),
-                _code(problem), float(problem.strike))
+            kernel = K.chunk_sums
+            if self.scheme_for(problem) == "exact":
+                kind = K.BROWNIAN if sde.kind == "brownian" else K.GBM
+                scheme, steps = K.EXACT, 1
+            else:
+                kind, scheme, steps = K.GBM, K.EULER, int(self.steps)
+            args = (kind, scheme, steps, float(problem.T), np.asarray(sde.drift, float), np.asarray(sde.s0, float),
+                    np.asarray(sde.s1, float), np.ascontiguousarray(sde.L, dtype=float), bool(self.antithetic),
+                    _code(problem), float(problem.strike))
 
         S1 = np.zeros(x.shape[0])
         S2 = np.zeros(x.shape[0])
@@ -104,8 +112,7 @@ class MonteCarlo(Solver):
                     seeds = np.array([np.random.SeedSequence((int(seed), chunk0 + c)).generate_state(1)[0]
                                       for c in range(counts.size)], dtype=np.uint32)
                     work = int(counts.sum()) * x.size * steps
-                    s1, s2 = _run(K.chunk_sums, 1 if work < _SERIAL_WORK else counts.size, x, seeds, counts,
-                                  *args)
+                    s1, s2 = _run(kernel, 1 if work < _SERIAL_WORK else counts.size, x, seeds, counts, *args)
                 # sum in chunk order: deterministic whatever the thread count
                 S1 += s1.sum(axis=0)
                 S2 += s2.sum(axis=0)
@@ -137,14 +144,41 @@ class MonteCarlo(Solver):
         import numba
         if n_points is None:  # what solve estimates: the test points and x0
             n_points = int(np.shape(problem.test_points())[0]) + 1
-        steps = int(self.steps) if self.scheme == "euler" else 1
-        if self.scheme == "euler":
+        steps = int(self.steps) if self.scheme_for(problem) == "euler" else 1
+        if steps > 1:
             check_step(self.name, f"steps={self.steps} with T={problem.T!r}", float(problem.T), steps)
         threads = numba.get_num_threads()
         # per thread: z and w (steps x d), plus S1, S2 and the point buffers
         nbytes = threads * (2 * steps * problem.d + 4 * n_points) * 8 + n_points * problem.d * 16
         check_memory(self.name, f"steps={steps} with d={problem.d} on {threads} threads", nbytes,
                      hint="use fewer steps (the Euler bias is O(1/steps)) or scheme=exact")
+
+    def scheme_for(self, problem: Problem) -> str:
+        """The sampler used: ``auto`` is exact where the problem has an exact sampler
+        (constant or affine-diagonal coefficients), Euler-Maruyama otherwise."""
+        if self.scheme != "auto":
+            return self.scheme
+        return "exact" if problem.sde() is not None else "euler"
+
+    def _user_kernel(self, problem: Problem, sde: Any, gpu: Any) -> tuple[Any, tuple[Any, ...], int]:
+        """The compiled kernel, its arguments and step count for a user's problem."""
+        from . import _mc_user
+        if gpu is not None:
+            raise InvalidOption(f"{self.name}: device=cuda runs the preset problems' kernels only; "
+                                f"run problem {problem.name!r} with --device cpu")
+        exact = self.scheme_for(problem) == "exact"
+        if exact and sde is None:
+            raise InvalidOption(f"{self.name}: scheme=exact needs a constant drift and diffusion; problem "
+                                f"{problem.name!r} has a drift or diffusion function: use -o scheme=euler "
+                                "(Euler-Maruyama with -o steps=N)")
+        d = problem.d
+        steps = 1 if exact else int(self.steps)
+        if exact:
+            shift, S = np.asarray(sde.shift, float), np.asarray(sde.s0, float)[:, None] * sde.L
+        else:
+            shift, S = np.zeros(d), np.zeros((d, d))
+        kernel = _mc_user.kernel(problem, exact=exact)
+        return kernel, (steps, float(problem.T), shift, np.ascontiguousarray(S), bool(self.antithetic)), steps
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
@@ -155,7 +189,7 @@ class MonteCarlo(Solver):
         wall = time.perf_counter() - t0
         field = MonteCarloField(self, problem, seed, x, mean, se)
         rel = se / np.maximum(np.abs(mean), 1e-300)
-        stats = {"wall_s": wall, "samples": n, "antithetic": self.antithetic, "scheme": self.scheme,
+        stats = {"wall_s": wall, "samples": n, "antithetic": self.antithetic, "scheme": self.scheme_for(problem),
                  "stderr_max": float(se.max()), "rel_stderr_max": float(rel.max()),
                  "rel_stderr_mean": float(rel.mean()), "stderr_value": float(se[-1]),
                  "paths_x_dims_per_s": n * (2 if self.antithetic else 1) * x.shape[0] * problem.d / wall}

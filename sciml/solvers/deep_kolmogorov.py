@@ -50,11 +50,13 @@ class DeepKolmogorov(Solver):
     ``lr``, ``schedule`` (piecewise or exponential), ``lr_decay`` (factor at
     each of the 3 piecewise milestones), ``steps``, ``batch``; ``antithetic``;
     ``dtype`` (float32 or float64); ``threads`` (torch intra-op threads on the
-    CPU, default 1: on a shared 2-core machine one thread per process avoids spin-wait contention; 0 = leave torch's setting).
+    CPU, default 1: on a shared 2-core machine one thread per process avoids spin-wait contention; 0 = leave torch's setting);
+    ``time_steps`` (Euler-Maruyama steps for an SDE with no exact sampler: a user's drift or
+    diffusion function).
     """
 
     name = "deep-kolmogorov"
-    accepts = ("heat", "black-scholes")
+    requires = ("kolmogorov",)
     learned = True
 
     width: int = 64
@@ -69,6 +71,7 @@ class DeepKolmogorov(Solver):
     antithetic: bool = True
     dtype: Literal["float32", "float64"] = "float32"
     threads: int = 1
+    time_steps: int = 50
 
     def __post_init__(self) -> None:
         E = InvalidOption
@@ -82,6 +85,7 @@ class DeepKolmogorov(Solver):
         check_range(self, "batch", self.batch, lo=2, error=E)
         check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=E)
         check_range(self, "threads", self.threads, lo=0, error=E)
+        check_range(self, "time_steps", self.time_steps, lo=1, hi=100_000, error=E)
 
     # ---------------------------------------------------------------- network
     def _network(self, d: int):
@@ -119,11 +123,12 @@ class DeepKolmogorov(Solver):
             torch.set_num_threads(self.threads)
         try:
             t0 = time.perf_counter()
-            sampler = _Sampler(problem, dev, dt, seeded_generator(seed, dev), self.antithetic)
+            sampler = _Sampler(problem, dev, dt, seeded_generator(seed, dev), self.antithetic, self.time_steps)
             with seeded(seed, str(dev)):
                 net = self._network(problem.d).to(device=dev, dtype=dt)
             with torch.no_grad():  # output scaling from a pilot batch (its own stream)
-                _, y = _Sampler(problem, dev, dt, seeded_generator(seed + 7919, dev), self.antithetic).draw(
+                _, y = _Sampler(problem, dev, dt, seeded_generator(seed + 7919, dev), self.antithetic,
+                                  self.time_steps).draw(
                     max(self.batch, 4096))
                 y_mean, y_std = float(y.mean()), float(y.std())
             y_std = y_std if y_std > 0 and math.isfinite(y_std) else 1.0
@@ -187,27 +192,43 @@ class _Scaled:
 
 
 class _Sampler:
-    """Draws (xi, disc * phi(X_T^xi)) with xi ~ U([a, b]^d) and X_T exact."""
+    """Draws (xi, disc * phi(X_T^xi)) with xi ~ U([a, b]^d), X_T exact where the
+    problem has an exact sampler, else by Euler-Maruyama with ``time_steps`` steps."""
 
-    def __init__(self, problem: Problem, dev: Any, dt: Any, gen: Any, antithetic: bool) -> None:
+    def __init__(self, problem: Problem, dev: Any, dt: Any, gen: Any, antithetic: bool,
+                 time_steps: int = 50) -> None:
         import torch
         sde = problem.sde()
-        if sde.kind not in ("brownian", "gbm"):
-            raise InvalidOption(f"deep-kolmogorov: no exact sampler for SDE kind {sde.kind!r}")
         self.torch, self.problem, self.dev, self.dt, self.gen = torch, problem, dev, dt, gen
         self.antithetic = antithetic
         t = lambda a: torch.as_tensor(np.asarray(a, dtype=float), dtype=dt, device=dev)  # noqa: E731
+        self.disc = problem.discount
+        if sde is None:
+            self.kind, self.steps = "euler", int(time_steps)
+            mu, S = problem.drift_vector(), problem.sigma_matrix()
+            self.mu = None if mu is None else t(mu)[:, None]
+            self.S = None if S is None else t(S)
+            return
+        if sde.kind not in ("brownian", "gbm"):
+            raise InvalidOption(f"deep-kolmogorov: no exact sampler for SDE kind {sde.kind!r}")
         self.kind = sde.kind
+        self.has_shift = bool(np.any(sde.shift != 0))
+        self.shift_b = t(sde.shift * problem.T)
         self.Lt = t(sde.L.T)
         self.identity_L = bool(np.array_equal(sde.L, np.eye(problem.d)))
         sq = math.sqrt(problem.T)
         self.scale = t(sde.s0 * sq) if sde.kind == "brownian" else t(sde.s1 * sq)
         self.shift = t((sde.drift - 0.5 * sde.s1 ** 2) * problem.T)
-        self.disc = problem.discount
 
     def draw(self, n: int) -> tuple[Any, Any]:
         torch, p = self.torch, self.problem
         xi = p.a + (p.b - p.a) * torch.rand(n, p.d, generator=self.gen, device=self.dev, dtype=self.dt)
+        if self.kind == "euler":
+            z = torch.randn(self.steps, p.d, n, generator=self.gen, device=self.dev, dtype=self.dt)
+            y = self._euler(xi, z)
+            if self.antithetic:
+                y = 0.5 * (y + self._euler(xi, -z))
+            return xi, self.disc * y
         z = torch.randn(n, p.d, generator=self.gen, device=self.dev, dtype=self.dt)
         w = z if self.identity_L else z @ self.Lt
         y = self._phi(xi, w)
@@ -218,6 +239,26 @@ class _Sampler:
     def _phi(self, xi: Any, w: Any) -> Any:
         if self.kind == "brownian":
             x_t = xi + self.scale * w
+            if self.has_shift:
+                x_t = x_t + self.shift_b
         else:
             x_t = xi * self.torch.exp(self.shift + self.scale * w)
         return self.problem.phi(x_t, self.torch)
+
+    def _euler(self, xi: Any, z: Any) -> Any:
+        """initial(X_T) by Euler-Maruyama, component-first (d, n), with the user's
+        drift and diffusion functions evaluated in torch."""
+        torch, p = self.torch, self.problem
+        h = p.T / self.steps
+        sq = math.sqrt(h)
+        X = xi.T
+        for k in range(self.steps):
+            t = k * h
+            b = self.mu if self.mu is not None else p.drift(t, X, torch)
+            if self.S is not None:
+                noise = self.S @ z[k]
+            else:
+                s = p.diffusion(t, X, torch)
+                noise = torch.einsum("ijn,jn->in", s, z[k]) if p.full_diffusion else s * z[k]
+            X = X + b * h + sq * noise
+        return p.initial(X, torch)
