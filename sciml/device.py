@@ -77,7 +77,9 @@ def device_name(device: str, engine: str = "torch") -> str:
     if engine == "torch":
         import torch
         return torch.cuda.get_device_name(index or 0)
-    from numba import cuda
+    from numba import config, cuda
+    if config.ENABLE_CUDASIM:
+        return "Numba CUDA simulator"
     name = cuda.gpus[index or 0].name
     return name.decode() if isinstance(name, bytes) else str(name)
 

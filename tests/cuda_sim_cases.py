@@ -157,3 +157,22 @@ def test_solver_records_the_gpu():
     rec = evaluate(problem, MonteCarlo(samples=64), make_solver("exact"), device="cuda")
     assert rec.device == "cuda:0"
     assert abs(rec.value - rec.reference_value) <= 5 * rec.stats["stderr_value"]
+
+
+def test_gpu_check_sections_at_toy_sizes():
+    """scripts/gpu_check.py's Numba sections, full code path at toy sizes."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    gc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gc)
+    mem = gc._Memory()
+    r = gc.check_radon(0, False, 1, mem, n=8, angles=4, batch=2, small=(8, 4))
+    for key in ("small_forward_rel_diff", "small_adjoint_rel_diff", "small_fbp_rel_diff",
+                "full_forward_rel_diff", "full_adjoint_rel_diff", "small_adjoint_identity"):
+        assert r[key] < 1e-12, (key, r[key])
+    assert r["forward_images_per_s_fp32"] > 0 and r["forward_images_per_s_fp32_8x8"] > 0
+    m = gc.check_monte_carlo(0, False, mem, d=2, log2_paths=9, steps=2, points=4, small_paths=512)
+    assert m["small_max_z"] < 5 and m["heat_d2_max_z_vs_exact"] < 5 and m["maxcall_d2_z_gpu_vs_cpu"] < 5
+    assert m["heat_d2_points"] == 4 and m["heat_d2_paths_x_dims_per_s"] > 0

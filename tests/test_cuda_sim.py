@@ -45,3 +45,32 @@ def test_cuda_modules_import_without_a_gpu():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                        cwd=HERE.parent, timeout=300)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def _gpu_check_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gpu_check", HERE.parent / "scripts" / "gpu_check.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_gpu_check_without_cuda_exits_2():
+    from sciml.device import cuda_device_count
+    if cuda_device_count("torch") or cuda_device_count("numba"):
+        import pytest
+        pytest.skip("this machine has a CUDA device")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    r = subprocess.run([sys.executable, str(HERE.parent / "scripts" / "gpu_check.py")], capture_output=True,
+                       text=True, env=env, cwd=HERE.parent, timeout=300)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("gpu_check: no CUDA device") and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_gpu_check_torch_sections_run_on_the_cpu():
+    """The torch sections of gpu_check at toy sizes, with the CPU standing in for the GPU."""
+    gc = _gpu_check_module()
+    f = gc.check_fno("cpu", 1, res=16, batch=2, steps=1)
+    assert f["forward_fp64_rel_diff"] == 0.0 and f["train_samples_per_s_gpu"] > 0
+    k = gc.check_deep_kolmogorov("cpu", d=2, steps=3, batch=64, cpu_steps=2)
+    assert k["train_samples_per_s_gpu"] > 0 and np.isfinite(k["rel_l2_vs_exact_after_3_steps"])
