@@ -79,7 +79,7 @@ class Spectral(Solver):
     """
 
     name = "spectral"
-    accepts = ("boltzmann-bkw", "boltzmann-bimodal")
+    accepts = ("boltzmann-bkw", "boltzmann-bimodal", "boltzmann")
     order: ClassVar[int] = 4  # RK4
 
     n: int = 32
