@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from . import registry
+from . import loading, registry
 from .core import InvalidOption, InvalidProblem, Problem, SciMLError, Solver, fields_of
 
 SCHEMA = "sciml-study/1"
@@ -314,7 +314,23 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
             if key not in _PROBLEM_KEYS:
                 raise StudyError(f"{where(key)}: unknown key {key!r}; allowed: {', '.join(_PROBLEM_KEYS)}")
         name = entry.get("name")
-        cls = _load_class("problem", name, where("name"))
+        make = None
+        if isinstance(name, str) and loading.is_user_spec(name) and ".py:" in name:
+            # the user's own problem file, relative to the study file
+            base = Path(src.label).parent if src.text is not None else None
+            try:
+                obj = loading.load_object(name, base)
+            except SciMLError as exc:
+                raise StudyError(f"{where('name')}: {exc}") from None
+            if isinstance(obj, Problem):
+                cls = type(obj)
+            elif isinstance(obj, type) and issubclass(obj, Problem):
+                cls = obj
+            else:
+                raise StudyError(f"{where('name')}: {name!r} must be a Problem instance or class in a study")
+            make = lambda values, name=name, base=base: loading.make_problem(name, values, base=base)  # noqa: E731
+        else:
+            cls = _load_class("problem", name, where("name"))
         ref_name = entry.get("reference", cls.default_reference)
         ref_cls = _load_class("solver", ref_name, where("reference"))
         ref_values = entry.get("reference_options", {}) or {}
@@ -324,7 +340,13 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
         ref_solver = _build(ref_cls, {k: _coerce(ref_fields.get(k, Any), v) for k, v in ref_values.items()},
                             where("reference_options"), InvalidOption)
         for values in _grid(cls, entry.get("params"), "parameter", where):
-            problem = _build(cls, values, where("params"), InvalidProblem)
+            if make is None:
+                problem = _build(cls, values, where("params"), InvalidProblem)
+            else:
+                try:
+                    problem = make(values)
+                except SciMLError as exc:
+                    raise StudyError(f"{where('params')}: {exc}") from None
             _check_reference(ref_solver, problem, where("reference"))
             ref_key = {"problem": name, "params": problem.params(), "reference": ref_name,
                        "reference_options": ref_solver.options(), "reference_seed": ref_seed}
