@@ -118,6 +118,13 @@ class DeepKolmogorov(Solver):
 
         self.check_problem(problem)
         dev, dt = torch_device(device), torch_dtype(self.dtype)
+        from .. import distributed as D  # torchrun: each rank trains on its share of the global batch
+        world = D.world(dev)
+        dev = D.rank_device(dev, world)
+        part = D.local_slice(self.batch, world, solver=self.name)
+        if world.active and self.batch_norm:
+            raise InvalidOption(f"{self.name}: batch_norm=true is not supported with several processes "
+                                "(each rank would normalise by its own batch); use batch_norm=false")
         old_threads = torch.get_num_threads()
         if self.threads and dev.type == "cpu":
             torch.set_num_threads(self.threads)
@@ -132,7 +139,7 @@ class DeepKolmogorov(Solver):
                     max(self.batch, 4096))
                 y_mean, y_std = float(y.mean()), float(y.std())
             y_std = y_std if y_std > 0 and math.isfinite(y_std) else 1.0
-            model = _Scaled(net, problem, y_mean, y_std, dev, dt)
+            model = _Scaled(D.wrap(net, world, dev), problem, y_mean, y_std, dev, dt)
             opt = torch.optim.Adam(net.parameters(), lr=self.lr)
             history = np.empty(self.steps)
             net.train()
@@ -142,11 +149,12 @@ class DeepKolmogorov(Solver):
                     for group in opt.param_groups:
                         group["lr"] = self.lr_at(step)
                     xi, y = sampler.draw(self.batch)
+                    xi, y = xi[part], y[part]
                     loss = torch.mean((model(xi).squeeze(1) - y) ** 2)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
-                    value = float(loss.detach())
+                    value = float(D.global_mean(loss.detach(), world))
                     check_loss(value, step, solver=self.name)
                     history[step] = value
                     if step % 50 == 0:

@@ -1,0 +1,48 @@
+"""DistributedDataParallel: 2 gloo processes under torchrun train as one process
+with the same global batch (deep-kolmogorov, 20 steps, float64)."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sciml.core import InvalidOption
+from sciml.distributed import World, local_slice
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_two_processes_match_one(tmp_path):
+    out = tmp_path / "ddp.npz"
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        str(HERE / "ddp_worker.py"), str(out)], capture_output=True, text=True, env=env,
+                       cwd=HERE.parent, timeout=600)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    sys.path.insert(0, str(HERE))
+    try:
+        import ddp_worker
+    finally:
+        sys.path.remove(str(HERE))
+    one = ddp_worker.run()
+    two = np.load(out)
+    # float64: the two runs differ only in how the gradient's sum over the batch is split
+    # (two halves averaged by all-reduce), i.e. by rounding; 1e-6 leaves room for Adam's
+    # amplification of rounding over 20 steps
+    np.testing.assert_allclose(two["loss"], one.stats["loss_history"], rtol=1e-6)
+    params = [k for k in one.state if k.startswith("param.")]
+    assert params and set(params) == set(two.files) - {"loss"}
+    for k in params:
+        np.testing.assert_allclose(two[k], one.state[k], rtol=1e-6, atol=1e-9)
+    # rank 0 alone saw half of each batch: matching the global-batch run means the
+    # gradients were averaged over both ranks at every step
+    assert np.all(np.isfinite(two["loss"])) and np.ptp(two["loss"]) > 0
+
+
+def test_batch_must_divide():
+    assert local_slice(64, World(1, 2), solver="s") == slice(32, 64)
+    with pytest.raises(InvalidOption, match="batch=63 is not divisible by the world size 2"):
+        local_slice(63, World(0, 2), solver="s")
