@@ -87,12 +87,15 @@ def check_finite(where: str, quantities: dict[str, Any]) -> None:
                              "(an overflow in the data or the solver: check the parameters' scale)")
 
 
-def check_sizes(solver: Any, problem: Problem) -> None:
-    """Call the solver's optional ``check_sizes(problem)`` hook: memory and
-    representability limits refused before any work starts."""
+def check_sizes(solver: Any, problem: Problem, *, allow_large: bool = False) -> None:
+    """Refuse sizes beyond the declared limits or memory (``limits.check_declared``)
+    and call the solver's optional ``check_sizes(problem)`` hook: all before
+    any work starts."""
+    from .limits import check_declared
     hook = getattr(solver, "check_sizes", None)
-    if callable(hook):
+    if callable(hook):  # the solver's own estimate first: it knows its arithmetic best
         hook(problem)
+    check_declared(solver, problem, allow_large=allow_large)
 
 
 def solve_timed(solver: Solver, problem: Problem, *, seed: int, device: str,
@@ -117,8 +120,12 @@ def _value_of(problem: Problem, sol: Solution) -> float | None:
 
 def evaluate(problem: Problem, solver: Solver, reference: str | Solver | Solution | None = None, *,
              seed: int = 0, device: str = "cpu", progress: bool = False,
-             reference_seed: int | None = None) -> Record:
+             reference_seed: int | None = None, allow_large: bool = False) -> Record:
     """Run ``solver`` on ``problem`` and compare with ``reference``.
+
+    Sizes of both runs are checked against the declared limits and the
+    memory before either starts (``allow_large`` lifts the declared limits,
+    not the memory check).
 
     ``reference`` is a registry name (``"exact"``, ``"fem"``...), a configured
     Solver, an already computed Solution (a cached reference), or None for
@@ -131,8 +138,15 @@ def evaluate(problem: Problem, solver: Solver, reference: str | Solver | Solutio
     if isinstance(reference, Solution):
         reference.check_problem(problem)  # a cached reference must be of this very problem
     else:  # sizes of both runs are checked before either starts
-        check_sizes(registry.make_solver(reference) if isinstance(reference, str) else reference, problem)
-    check_sizes(solver, problem)
+        ref = registry.make_solver(reference) if isinstance(reference, str) else reference
+        check_sizes(ref, problem, allow_large=allow_large)
+        if getattr(ref, "name", None) == "exact":  # refused now, not after the solver's work
+            no_exact = (problem.kind == "value" and type(problem).exact_value is Problem.exact_value) or \
+                       (problem.kind != "value" and not problem.has_exact)
+            if no_exact:
+                raise InvalidOption(f"problem {problem.name!r} has no exact solution; "
+                                    f"use --reference {problem.default_reference}")
+    check_sizes(solver, problem, allow_large=allow_large)
     device = resolve_device(device, solver)  # where it really runs ("cuda:0"), or InvalidOption
     sol, wall = solve_timed(solver, problem, seed=seed, device=device, progress=progress)
 

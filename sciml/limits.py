@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 from .core import InvalidOption, SciMLError
 
 __all__ = ["available_memory", "check_memory", "check_step", "fmt_bytes", "MEMORY_FRACTION",
-           "INT32_MAX", "cpu_cores", "check_disk"]
+           "INT32_MAX", "cpu_cores", "check_disk", "check_declared"]
 
 #: fraction of the available memory one run may plan to use
 MEMORY_FRACTION = 0.8
@@ -87,3 +88,57 @@ def cpu_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+# ------------------------------------------------------------ declared limits
+#: iteration-like options (training steps, epochs, solver iterations, time steps)
+COUNT_LIMIT = 10 ** 7
+COUNT_KEYS = ("steps", "adam_steps", "lbfgs_steps", "iters", "iterations", "epochs", "time_steps",
+              "steps_next", "level", "repeats", "polish")
+#: sample-like options (batch sizes, collocation points, samples, training set sizes)
+SAMPLE_LIMIT = 10 ** 8
+SAMPLE_KEYS = ("batch", "batch_size", "valid_batch", "eval_paths", "n_domain", "n_boundary", "train_size",
+               "val_size", "mc_samples", "n_train", "samples", "max_samples", "n_traj", "nodes")
+#: FEM unknowns ((degree * n + 1)^d on the unit cube)
+UNKNOWNS_LIMIT = 10 ** 7
+#: bytes per FEM unknown with a direct solver (matrix, factors, vectors): a measured order of magnitude
+BYTES_PER_UNKNOWN = 2_000
+
+_RAISE = "pass --allow-large (Python: evaluate(..., allow_large=True)) to run it anyway"
+
+
+def check_declared(solver: Any, problem: Any, *, allow_large: bool = False) -> None:
+    """Refuse, before any work, sizes beyond the declared limits above or
+    beyond memory: threads above the core count (always), iteration and
+    sample counts above ``COUNT_LIMIT``/``SAMPLE_LIMIT`` (unless
+    ``allow_large``), samples x dimension and FEM unknowns beyond memory."""
+    opts = solver.options() if hasattr(solver, "options") else {}
+    name = getattr(solver, "name", type(solver).__name__)
+    d = int(getattr(problem, "d", 1) or 1)
+    threads = opts.get("threads")
+    if isinstance(threads, int) and threads > cpu_cores():
+        raise InvalidOption(f"{name}: threads={threads} is more than the {cpu_cores()} CPU cores of this "
+                            f"machine; allowed: [1, {cpu_cores()}]")
+    for key, v in opts.items():
+        if not isinstance(v, int) or isinstance(v, bool):
+            continue
+        if key in SAMPLE_KEYS:
+            check_memory(name, f"{key}={v} with d={d}", float(v) * d * 8,
+                         hint=f"lower {key}")
+        if allow_large:
+            continue
+        for keys, limit, what in ((COUNT_KEYS, COUNT_LIMIT, "iterations"), (SAMPLE_KEYS, SAMPLE_LIMIT, "samples")):
+            if key in keys and v > limit:
+                raise InvalidOption(f"{name}: {key}={v} exceeds the declared limit of {limit:g} {what}; {_RAISE}")
+    if name == "fem" and isinstance(opts.get("n"), int) and opts.get("h", 0) == 0:
+        unknowns = float(opts.get("degree", 1) * opts["n"] + 1) ** d
+        check_memory(name, f"n={opts['n']} with degree={opts.get('degree', 1)} in d={d} "
+                     f"({unknowns:.3g} unknowns)", unknowns * BYTES_PER_UNKNOWN, hint="use a smaller n")
+        if unknowns > UNKNOWNS_LIMIT and not allow_large:
+            raise InvalidOption(f"{name}: n={opts['n']} in d={d} gives {unknowns:.3g} unknowns, above the declared "
+                                f"limit of {UNKNOWNS_LIMIT:g}; {_RAISE}")
+    n_test = getattr(problem, "n_test", None)
+    if isinstance(n_test, int) and n_test > 0:
+        points = float(n_test) ** d if getattr(problem, "name", "") == "poisson" else float(n_test)
+        check_memory(getattr(problem, "name", "problem"), f"n_test={n_test} in d={d} ({points:.3g} test points)",
+                     points * d * 8 * 4, hint="use a smaller n_test")

@@ -243,3 +243,42 @@ def test_garbage_ct_partial_does_not_block_the_next_run(tmp_path, capsys):
 def test_command_line_wording(capsys, args, fragment):
     rc, out, err = cli(capsys, "solve", "poisson", "--solver", "exact", *args, "--json")
     assert_clean_failure(rc, out, err, 2, fragment)
+
+
+# ------------------------------------------------------------------ limits up front
+LIMITS = [
+    (["poisson", "--solver", "fem", "-o", "n=100000"], "unknowns"),
+    (["poisson", "-p", "d=3", "--solver", "fem", "-o", "n=2000"], "unknowns"),
+    (["poisson", "-p", "n_test=1e9", "--solver", "fem"], "n_test=1000000000"),
+    (["heat", "--solver", "deep-kolmogorov", "-o", "batch=1e9"], "batch=1000000000"),
+    (["heat", "--solver", "deep-kolmogorov", "-o", "steps=1e9"], "--allow-large"),
+    (["heat", "--solver", "deep-kolmogorov", "-o", "threads=1e9"], "CPU cores"),
+    (["poisson", "--solver", "pinn", "-o", "n_domain=1e9"], "--allow-large"),
+    (["poisson", "--solver", "pinn", "-o", "adam_steps=1e9"], "--allow-large"),
+    (["ct", "--solver", "fbp-unet", "-o", "train_size=1e9"], "--allow-large"),
+    (["allen-cahn", "--solver", "deep-splitting", "-o", "mc_samples=1e9"], "needs about"),
+    (["heat", "--solver", "monte-carlo", "-o", "samples=1e12"], "exceeds max_samples"),
+    (["allen-cahn", "--solver", "deep-bsde", "--reference", "exact"], "no exact solution"),  # was after 10.8 s
+]
+
+
+@pytest.mark.parametrize("args, fragment", LIMITS, ids=[" ".join(a) for a, _ in LIMITS])
+def test_sizes_refused_before_any_work(capsys, args, fragment):
+    import time
+    t0 = time.perf_counter()
+    rc, out, err = cli(capsys, "solve", *args, "--json")
+    assert_clean_failure(rc, out, err, 2, fragment)
+    assert time.perf_counter() - t0 < 30  # refused up front, not after the work (generous: a loaded machine)
+
+
+def test_allow_large_lifts_the_declared_limit_not_the_memory_check():
+    from problems.elliptic import Poisson
+    from sciml.limits import COUNT_LIMIT, check_declared
+    from sciml.references.fem import FEM
+    from sciml.solvers.pinn import PINN
+    big = PINN(adam_steps=COUNT_LIMIT + 1)
+    with pytest.raises(InvalidOption, match="declared limit"):
+        check_declared(big, Poisson())
+    check_declared(big, Poisson(), allow_large=True)  # lifted
+    with pytest.raises(InvalidOption, match="needs about"):
+        check_declared(FEM(n=100_000), Poisson(), allow_large=True)  # memory is never lifted
