@@ -286,7 +286,8 @@ class Polygon(Domain):
             t = ((L / 2) ** 2 - (x[0] - c[0]) ** 2 - (x[1] - c[1]) ** 2) / L
             varphi = xp.sqrt(t ** 2 + f ** 4)
             phis.append(xp.sqrt(f ** 2 + ((varphi - t) / 2) ** 2))
-        # 1 / sum(1/phi_i), written without division by a vanishing phi
+        # 1 / sum(1/phi_i), written without division by a vanishing phi; den vanishes only at
+        # the vertices (two phi_i = 0), where the tiny shift gives phi = 0 instead of 0/0
         num = 1.0
         for p in phis:
             num = num * p
@@ -297,7 +298,7 @@ class Polygon(Domain):
                 if i != j:
                     prod = prod * p
             den = den + prod
-        return num / den
+        return num / (den + 1e-30 * float(np.ptp(v)) ** (n - 1))
 
     def describe(self) -> dict[str, Any]:
         return {"type": "Polygon", "vertices": [list(p) for p in self.vertices]}
