@@ -107,6 +107,11 @@ class SemilinearProblem(Problem):
         """f in BSDE variables: y = u, z = sigma^T ∇u (torch tensors)."""
         return self.f(y)
 
+    def f_bsde_torch(self, t: float, x: Any, y: Any, z: Any) -> Any:
+        """f in BSDE variables on a torch batch: time t, points x (n, d), y = u (n, 1),
+        z = sigma^T ∇u (n, d) -> (n, 1).  The built-in problems' f depends on (y, z) only."""
+        return self.f_torch(y, z)
+
     def g_torch(self, x: Any) -> Any:
         """g on a torch batch (n, d) -> (n, 1)."""
         return self.g_radial_torch((x * x).sum(dim=1, keepdim=True))
@@ -445,7 +450,8 @@ class Semilinear(SemilinearProblem):
       |x|^2 only and f on u only: the ``radial`` reference), ``hjb=lam``
       (f = -lam |∇u|^2 with sigma = sqrt(2): ``cole-hopf`` and deep BSDE's
       control form), ``bounds=(lo, hi)`` (an interval known to hold u: MLP's
-      clipping).  Each declared fact is checked on a random batch.
+      clipping).  With ``hjb``, ``radial=True`` declares g radial only (cole-hopf's
+      1D quadrature).  Each declared fact is checked on a random batch.
 
     Every function is evaluated once on a small batch when the problem is
     made, so a wrong shape, a NaN or a wrong signature is refused before any
@@ -501,6 +507,11 @@ class Semilinear(SemilinearProblem):
             if not lo < hi:
                 raise InvalidProblem(f"{own}: bounds={self.bounds!r}; give (lo, hi) with lo < hi")
         self._probe()
+        # the natural reference of this instance (the class default is multilevel-picard)
+        caps = self.capabilities()
+        ref = ("exact" if self.exact is not None else "cole-hopf" if "hjb" in caps
+               else "radial" if "radial" in caps else "multilevel-picard")
+        object.__setattr__(self, "default_reference", ref)
 
     # -- checks on a small random batch
     def _probe(self) -> None:
@@ -515,6 +526,8 @@ class Semilinear(SemilinearProblem):
         fx = userfn.probe(own, "f", self.f, (t, x, u, z), (n,))
         fz = userfn.probe(own, "f", self.f, (t, x, u, 2.0 * z + 1.0), (n,))
         object.__setattr__(self, "_uses_z", not np.allclose(fx, fz, rtol=1e-12, atol=1e-300))
+        ftx = userfn.probe(own, "f", self.f, (0.1 * t + 0.3 * self.T, x + rng.standard_normal((d, n)), u, z), (n,))
+        object.__setattr__(self, "_uses_tx", not np.allclose(fx, ftx, rtol=1e-12, atol=1e-300))
         if self.exact is not None:
             userfn.probe(own, "exact", self.exact, (t, x), (n,))
         if self.hjb is not None:
@@ -526,14 +539,21 @@ class Semilinear(SemilinearProblem):
             q, _ = np.linalg.qr(rng.standard_normal((d, d)))
             ok = np.allclose(userfn.probe(own, "g", self.g, (q @ x,), (n,)), gx, rtol=1e-9, atol=1e-12)
             f2 = userfn.probe(own, "f", self.f, (0.1 * t, x + 1.0, u, 2.0 * z + 1.0), (n,))
+            if self.hjb is not None:     # f = -hjb |z|^2 was checked above: radial=True is about g
+                f2 = fx
             if not ok or not np.allclose(f2, fx, rtol=1e-12, atol=1e-300):
-                raise InvalidProblem(f"{own}: radial=True declares g(x) = G(|x|^2) and f = F(u), "
-                                     "but g or f differ under a rotation or a change of t, x, z")
+                raise InvalidProblem(f"{own}: radial=True declares g(x) = G(|x|^2) and f = F(u) "
+                                     "(with hjb: g only), but g or f differ under a rotation or a change of t, x, z")
 
     # -- data
     @property
     def uses_gradient(self) -> bool:  # type: ignore[override]
         return bool(getattr(self, "_uses_z", True))
+
+    @property
+    def f_depends_on_tx(self) -> bool:
+        """False when f(t, x, u, z) was seen not to change with (t, x) on a test batch."""
+        return bool(getattr(self, "_uses_tx", True))
 
     @property
     def sigma(self) -> float:
@@ -562,7 +582,15 @@ class Semilinear(SemilinearProblem):
 
     def g_torch(self, x: Any) -> Any:
         import torch
-        return self.g(x.T, torch).reshape(-1, 1)
+        out = torch.as_tensor(self.g(x.T, torch), dtype=x.dtype, device=x.device)
+        return (out + torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)).reshape(-1, 1)
+
+    def f_bsde_torch(self, t: float, x: Any, y: Any, z: Any) -> Any:
+        """The user's f(t, x, u, ∇u) with ∇u = z / sigma, on a torch batch -> (n, 1)."""
+        import torch
+        tt = torch.as_tensor(float(t), dtype=y.dtype, device=y.device)   # xp.exp(t) needs a tensor
+        out = torch.as_tensor(self.f(tt, x.T, y[:, 0], z.T / self.sigma, torch), dtype=y.dtype, device=y.device)
+        return (out + torch.zeros_like(y[:, 0])).reshape(-1, 1)
 
     def flow(self, u: np.ndarray, tau: float) -> np.ndarray:
         """The flow of u' = f(u) over time tau (radial problems): RK4 with steps of

@@ -2,18 +2,23 @@
 
 Hutzenthaler, Jentzen, Kruse, Nguyen, von Wurstemberger, Proc. R. Soc. A 476
 (2020) 20190630; numerics as in Becker et al., Commun. Comput. Phys. 28 (2020).
-For du/dt + L u + f(u) = 0, u(T) = g, with X the diffusion of L from (t, x)::
+For du/dt + L u + f(t, x, u) = 0, u(T) = g, with X the diffusion of L from (t, x)::
 
     U_0 = 0,
     U_n(t, x) = 1/M^n sum_{i=1}^{M^n} g(X^{(0,-i)}_T)
               + sum_{l=0}^{n-1} (T - t)/M^{n-l} sum_{i=1}^{M^{n-l}}
-                  [ f(U_l^{(l,i)}(R, X_R)) - 1_{l>0} f(U_{l-1}^{(-l,i)}(R, X_R)) ],
+                  [ f(R, X_R, U_l^{(l,i)}(R, X_R)) - 1_{l>0} f(R, X_R, U_{l-1}^{(-l,i)}(R, X_R)) ],
 
 R = R^{(l,i)} uniform on [t, T], X_R = X^{(l,i)}_R, and the superscripts mark
 independent copies (every recursive call draws fresh randomness).  For
-l = 0 the term is f(U_0) = f(0) whatever (R, X_R), so no sample is drawn.  M = n by
-default.  X is xi + sqrt(2) W (allen-cahn, sine-gordon) or exact geometric
-Brownian motion (default-risk); f depends on u only.  With ``clip`` the
+l = 0 the term is f(R, X_R, 0); when f depends on u only it is f(0) whatever
+(R, X_R), and no sample is drawn.  M = n by default.  X is xi + sqrt(2) W
+(allen-cahn, sine-gordon), exact geometric Brownian motion (default-risk), or
+xi + sigma W for a user's problem (problems.semilinear.Semilinear), whose own
+f(t, x, u, z, xp) and g(x, xp) are compiled by Numba into the same recursion
+(``_recursion`` is written once and compiled around each problem's f, g and
+move; the user kernels are cached per pair of functions, the built-in ones on
+disk).  f must not depend on the gradient z.  With ``clip`` the
 argument of f is clipped to an interval the solution is known to lie in
 (problem.solution_bounds(), the comparison principle), which leaves the PDE
 unchanged but keeps the cubic of Allen-Cahn from amplifying outliers.
@@ -37,12 +42,14 @@ from typing import Any
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, check_range
+from ..core import CAPABILITIES, InvalidOption, Problem, Solution, Solver, check_range
 from ._rng_numba import kernels as _rng_kernels
 
 __all__ = ["MultilevelPicard", "mlp_numba", "mlp_python", "mlp_cost"]
 
 _KERNELS: dict[str, Any] = {}
+#: (f, g, f depends on (t, x)) -> kernels compiled around a user's functions
+_USER_KERNELS: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def mlp_cost(n: int, M: int) -> tuple[int, int]:
@@ -58,14 +65,127 @@ def mlp_cost(n: int, M: int) -> tuple[int, int]:
     return F[n], G[n]
 
 
+def _recursion(f_eval: Any, g_eval: Any, move: Any, f_tx: bool, cache: bool) -> dict[str, Any]:
+    """The MLP recursion, written once, compiled around the given functions::
+
+        f_eval(prm, t, x, u, zz) -> float     (zz: a zero gradient, f-without-gradient)
+        g_eval(prm, y) -> float
+        move(prm, x, dt, y, st, bk, bi)       (y <- X_{t+dt} given X_t = x, exactly)
+
+    ``f_tx``: f depends on (t, x), so the l = 0 terms f(R, X_R, U_0) need their
+    samples of (R, X_R); otherwise they are all f(0), drawn from nothing."""
+    import numba as nb
+    rng = _rng_kernels()
+    uniform, seed_state = rng["uniform"], rng["seed_state"]
+
+    @nb.njit(cache=cache)
+    def clipped(u, lo, hi):
+        return min(max(u, lo), hi)
+
+    @nb.njit(cache=cache)
+    def f_zero_mean(m, t, x, T, prm, lo, hi, cnt, st, bk, bi, y, zz):
+        # mean over m samples of f(R, X_R, U_0 = 0), R uniform on [t, T]
+        if not f_tx:
+            cnt[0] += m
+            return f_eval(prm, t, x, clipped(0.0, lo, hi), zz)
+        s = 0.0
+        for i in range(m):
+            r = t + (T - t) * uniform(st)
+            move(prm, x, r - t, y, st, bk, bi)
+            s += f_eval(prm, r, y, clipped(0.0, lo, hi), zz)
+        cnt[0] += m
+        cnt[2] += m * x.size
+        return s / m
+
+    @nb.njit(cache=cache)
+    def U(n, M, t, x, T, prm, lo, hi, cnt, st, bk, bi, ws, zz):
+        if n == 0:
+            return 0.0
+        d = x.size
+        y = ws[n]            # level n's point; the calls below (levels < n) use other rows
+        mn = M ** n
+        s = 0.0
+        for i in range(mn):
+            move(prm, x, T - t, y, st, bk, bi)
+            s += g_eval(prm, y)
+        cnt[1] += mn
+        cnt[2] += mn * d
+        res = s / mn
+        # l = 0: U_0 = 0
+        res += (T - t) * f_zero_mean(mn, t, x, T, prm, lo, hi, cnt, st, bk, bi, y, zz)
+        for l in range(1, n):
+            m = M ** (n - l)
+            acc = 0.0
+            for i in range(m):
+                r = t + (T - t) * uniform(st)
+                move(prm, x, r - t, y, st, bk, bi)
+                cnt[2] += d
+                a = f_eval(prm, r, y, clipped(U(l, M, r, y, T, prm, lo, hi, cnt, st, bk, bi, ws, zz), lo, hi), zz)
+                cnt[0] += 1
+                if l > 0:
+                    a -= f_eval(prm, r, y, clipped(U(l - 1, M, r, y, T, prm, lo, hi, cnt, st, bk, bi, ws, zz),
+                                                   lo, hi), zz)
+                    cnt[0] += 1
+                acc += a
+            res += (T - t) * acc / m
+        return res
+
+    @nb.njit(cache=cache, parallel=True)
+    def run(n, M, x, T, prm, lo, hi, seed, repeats, task_l, task_w):
+        # task k of repeat j: level task_l[k] (-1: a g sample), weight task_w[k]
+        nt = task_l.size
+        out = np.zeros(repeats * nt)
+        cnt = np.zeros((repeats * nt, 3), dtype=np.int64)
+        for jk in nb.prange(repeats * nt):
+            j = jk // nt
+            k = jk - j * nt
+            st = np.empty(4, dtype=np.uint64)
+            seed_state(st, seed, j, k)
+            bk = np.empty(x.size, dtype=np.int64)
+            bi = np.empty(x.size, dtype=np.int64)
+            zz = np.zeros(x.size)
+            c = cnt[jk]
+            ws = np.empty((n + 1, x.size))
+            y = ws[n]
+            l = task_l[k]
+            if l == -1:               # all M^n samples of g, one task
+                mn = M ** n
+                s = 0.0
+                for i in range(mn):
+                    move(prm, x, T, y, st, bk, bi)
+                    s += g_eval(prm, y)
+                c[1] += mn
+                c[2] += mn * x.size
+                out[jk] = task_w[k] * s
+            elif l == 0:              # all M^n terms f(R, X_R, U_0), one task
+                out[jk] = task_w[k] * M ** n * f_zero_mean(M ** n, 0.0, x, T, prm, lo, hi, c, st, bk, bi, y, zz)
+            else:
+                r = T * uniform(st)
+                move(prm, x, r, y, st, bk, bi)
+                c[2] += x.size
+                a = f_eval(prm, r, y, clipped(U(l, M, r, y, T, prm, lo, hi, c, st, bk, bi, ws, zz), lo, hi), zz)
+                c[0] += 1
+                if l > 0:
+                    a -= f_eval(prm, r, y, clipped(U(l - 1, M, r, y, T, prm, lo, hi, c, st, bk, bi, ws, zz),
+                                                   lo, hi), zz)
+                    c[0] += 1
+                out[jk] = task_w[k] * a
+        return out, cnt
+
+    return {"U": U, "run": run}
+
+
 def _kernels() -> dict[str, Any]:
-    """Compile (once per process, cached on disk) the Numba kernels."""
+    """The built-in problems' hand-written kernels (compiled once per process,
+    cached on disk); prm[8] holds the problem's code (0 allen-cahn, 1 sine-gordon,
+    2 default-risk)."""
     if _KERNELS:
         return _KERNELS
     import numba as nb
 
     @nb.njit(cache=True)
-    def f_eval(code, prm, u):
+    def f_eval(prm, t, x, u, zz):
+        code = prm[8]
         if code == 0:
             return u - u * u * u
         if code == 1:
@@ -80,8 +200,8 @@ def _kernels() -> dict[str, Any]:
         return -(1.0 - prm[0]) * q * u - prm[1] * u
 
     @nb.njit(cache=True)
-    def g_eval(code, y):
-        if code == 2:
+    def g_eval(prm, y):
+        if prm[8] == 2:
             m = y[0]
             for k in range(1, y.size):
                 if y[k] < m:
@@ -92,14 +212,13 @@ def _kernels() -> dict[str, Any]:
             r += y[k] * y[k]
         return 1.0 / (2.0 + 0.4 * r)
 
-    rng = _rng_kernels()
-    fill_normals, uniform, seed_state = rng["fill_normals"], rng["uniform"], rng["seed_state"]
+    fill_normals = _rng_kernels()["fill_normals"]
 
     @nb.njit(cache=True, inline="always")
-    def move(code, prm, x, dt, y, st, bk, bi):
+    def move(prm, x, dt, y, st, bk, bi):
         # y <- X_{t+dt} given X_t = x (exact for both diffusions)
         fill_normals(st, y, bk, bi)
-        if code == 2:
+        if prm[8] == 2:
             mu, sig = prm[6], prm[7]
             a = (mu - 0.5 * sig * sig) * dt
             s = sig * math.sqrt(dt)
@@ -110,89 +229,48 @@ def _kernels() -> dict[str, Any]:
             for k in range(x.size):
                 y[k] = x[k] + s * y[k]
 
-    @nb.njit(cache=True)
-    def clipped(u, lo, hi):
-        return min(max(u, lo), hi)
-
-    @nb.njit(cache=True)
-    def U(n, M, t, x, T, code, prm, lo, hi, cnt, st, bk, bi, ws):
-        if n == 0:
-            return 0.0
-        d = x.size
-        y = ws[n]            # level n's point; the calls below (levels < n) use other rows
-        mn = M ** n
-        s = 0.0
-        for i in range(mn):
-            move(code, prm, x, T - t, y, st, bk, bi)
-            s += g_eval(code, y)
-        cnt[1] += mn
-        cnt[2] += mn * d
-        res = s / mn
-        # l = 0: U_0 = 0, so f(U_0(R, X_R)) = f(0) needs no sample of (R, X_R)
-        m0 = M ** n
-        cnt[0] += m0
-        res += (T - t) * f_eval(code, prm, clipped(0.0, lo, hi))
-        for l in range(1, n):
-            m = M ** (n - l)
-            acc = 0.0
-            for i in range(m):
-                r = t + (T - t) * uniform(st)
-                move(code, prm, x, r - t, y, st, bk, bi)
-                cnt[2] += d
-                a = f_eval(code, prm, clipped(U(l, M, r, y, T, code, prm, lo, hi, cnt, st, bk, bi, ws), lo, hi))
-                cnt[0] += 1
-                if l > 0:
-                    a -= f_eval(code, prm, clipped(U(l - 1, M, r, y, T, code, prm, lo, hi, cnt, st, bk, bi, ws),
-                                                   lo, hi))
-                    cnt[0] += 1
-                acc += a
-            res += (T - t) * acc / m
-        return res
-
-    @nb.njit(cache=True, parallel=True)
-    def run(n, M, x, T, code, prm, lo, hi, seed, repeats, task_l, task_w):
-        # task k of repeat j: level task_l[k] (-1: a g sample), weight task_w[k]
-        nt = task_l.size
-        out = np.zeros(repeats * nt)
-        cnt = np.zeros((repeats * nt, 3), dtype=np.int64)
-        for jk in nb.prange(repeats * nt):
-            j = jk // nt
-            k = jk - j * nt
-            st = np.empty(4, dtype=np.uint64)
-            seed_state(st, seed, j, k)
-            bk = np.empty(x.size, dtype=np.int64)
-            bi = np.empty(x.size, dtype=np.int64)
-            c = cnt[jk]
-            ws = np.empty((n + 1, x.size))
-            y = ws[n]
-            l = task_l[k]
-            if l == -1:               # all M^n samples of g, one task
-                mn = M ** n
-                s = 0.0
-                for i in range(mn):
-                    move(code, prm, x, T, y, st, bk, bi)
-                    s += g_eval(code, y)
-                c[1] += mn
-                c[2] += mn * x.size
-                out[jk] = task_w[k] * s
-            elif l == 0:              # all M^n terms f(U_0) = f(0), one task
-                c[0] += M ** n
-                out[jk] = task_w[k] * M ** n * f_eval(code, prm, clipped(0.0, lo, hi))
-            else:
-                r = T * uniform(st)
-                move(code, prm, x, r, y, st, bk, bi)
-                c[2] += x.size
-                a = f_eval(code, prm, clipped(U(l, M, r, y, T, code, prm, lo, hi, c, st, bk, bi, ws), lo, hi))
-                c[0] += 1
-                if l > 0:
-                    a -= f_eval(code, prm, clipped(U(l - 1, M, r, y, T, code, prm, lo, hi, c, st, bk, bi, ws),
-                                                   lo, hi))
-                    c[0] += 1
-                out[jk] = task_w[k] * a
-        return out, cnt
-
-    _KERNELS.update(U=U, run=run)
+    _KERNELS.update(_recursion(f_eval, g_eval, move, False, True))
     return _KERNELS
+
+
+def _user_kernels(problem: Any) -> dict[str, Any]:
+    """Kernels around a user problem's own f and g, compiled once per pair of
+    functions (and kept for the process): X = xi + sigma W, prm[0] = sigma."""
+    import numba as nb
+    from .. import userfn
+    fns = problem.user_functions()
+    f_tx = bool(getattr(problem, "f_depends_on_tx", True))
+    key = (fns["f"], fns["g"], f_tx)
+    if key in _USER_KERNELS:
+        return _USER_KERNELS[key]
+    d, own = problem.d, problem.name
+    x = problem.xi() + 0.1
+    fj = userfn.njit_xp(own, "f", fns["f"], (0.5 * problem.T, x, 0.5, np.zeros(d)))
+    gj = userfn.njit_xp(own, "g", fns["g"], (x,))
+    for key_, val in (("f", fj(0.5 * problem.T, x, 0.5, np.zeros(d))), ("g", gj(x))):
+        if np.ndim(val) != 0:
+            raise InvalidOption(f"{own}: {key_} returns shape {np.shape(val)} on one point x of shape ({d},); "
+                                "it must return a number there (reduce over axis 0)")
+    fill_normals = _rng_kernels()["fill_normals"]
+
+    @nb.njit
+    def f_eval(prm, t, x, u, zz):
+        return float(fj(t, x, u, zz))
+
+    @nb.njit
+    def g_eval(prm, y):
+        return float(gj(y))
+
+    @nb.njit(inline="always")
+    def move(prm, x, dt, y, st, bk, bi):
+        fill_normals(st, y, bk, bi)
+        s = prm[0] * math.sqrt(dt)
+        for k in range(x.size):
+            y[k] = x[k] + s * y[k]
+
+    kernels = _recursion(f_eval, g_eval, move, f_tx, False)
+    _USER_KERNELS[key] = kernels
+    return kernels
 
 
 def _tasks(n: int, M: int, T: float) -> tuple[np.ndarray, np.ndarray]:
@@ -213,15 +291,23 @@ def _codes(problem: Any) -> tuple[int, np.ndarray]:
     return int(code), np.ascontiguousarray(prm, dtype=float)
 
 
+def _prepare(problem: Any) -> tuple[dict[str, Any], np.ndarray]:
+    """(kernels, parameter vector): the hand-written kernels of a built-in
+    problem, or kernels compiled around the user's own f and g."""
+    if problem.user_functions() is not None:
+        return _user_kernels(problem), np.array([float(problem.sigma)])
+    code, prm = _codes(problem)
+    return _kernels(), np.concatenate([prm[:8], [float(code)]])
+
+
 def mlp_numba(problem: Any, level: int, M: int, seed: int, repeats: int = 1,
               clip: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(estimates per repeat, cost counts per repeat [f evals, g evals, normals])."""
-    k = _kernels()
-    code, prm = _codes(problem)
+    k, prm = _prepare(problem)
     lo, hi = (problem.solution_bounds() or (-math.inf, math.inf)) if clip else (-math.inf, math.inf)
     task_l, task_w = _tasks(level, M, problem.T)
-    out, cnt = k["run"](level, M, problem.xi(), float(problem.T), code, prm, float(lo), float(hi),
-                        int(seed), int(repeats), task_l, task_w)
+    out, cnt = k["run"](level, M, np.ascontiguousarray(problem.xi(), dtype=float), float(problem.T), prm,
+                        float(lo), float(hi), int(seed), int(repeats), task_l, task_w)
     nt = task_l.size
     est = np.array([math.fsum(out[j * nt:(j + 1) * nt]) for j in range(repeats)])
     cost = cnt.reshape(repeats, nt, 3).sum(axis=1)
@@ -272,7 +358,7 @@ class MultilevelPicard(Solver):
     stats) and ``clip``."""
 
     name = "multilevel-picard"
-    accepts = ("allen-cahn", "sine-gordon", "default-risk")
+    requires = ("semilinear", "f-without-gradient", "numba")
 
     level: int = 5
     M: int = 0
@@ -289,6 +375,14 @@ class MultilevelPicard(Solver):
         if f_evals * self.repeats > 5e11:
             raise InvalidOption(f"{self.name}: level={self.level}, M={M}, repeats={self.repeats} needs "
                                 f"{f_evals * self.repeats:.2e} evaluations of f; lower level or repeats")
+
+    @classmethod
+    def missing(cls, problem: Problem) -> str | None:
+        why = super().missing(problem)
+        if why is None and getattr(problem, "user_functions", lambda: None)() is not None \
+                and "brownian" not in problem.capabilities():
+            return "it needs " + CAPABILITIES["brownian"]
+        return why
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:

@@ -1,7 +1,8 @@
 """The `radial` reference: Strang splitting on the squared radius.
 
-For du/dt + Δu + f(u) = 0, u(T, x) = g(|x|^2) (allen-cahn, sine-gordon) the
-solution is radial, u(t, x) = v(T - t, |x|^2), and R_s = |xi + sqrt(2) W_s|^2
+For du/dt + Δu + f(u) = 0, u(T, x) = g(|x|^2) (allen-cahn, sine-gordon, and
+any problem with the ``radial`` capability: Semilinear(radial=True), whose flow
+of u' = f(u) is an RK4 integration of the user's f) the solution is radial, u(t, x) = v(T - t, |x|^2), and R_s = |xi + sqrt(2) W_s|^2
 is a scaled squared Bessel process: given R_s = r, R_{s+h} / (2h) is
 noncentral chi-square with d degrees of freedom and noncentrality r / (2h),
 in any dimension d.  One step of length h (in reversed time tau = T - t):
@@ -104,7 +105,8 @@ def radial_solve(problem: Any, nodes: int, steps: int, width: float = 10.0,
     """(rho grid, v(T, rho^2) = u(0, x) on it, nnz of the transition matrix)."""
     from ..progress import bar
     d, T = problem.d, problem.T
-    rho0 = math.sqrt(d) * abs(problem.x0)
+    xi = np.asarray(problem.xi(), dtype=float)
+    rho0 = math.sqrt(float(xi @ xi))
     rho_max = rho0 + math.sqrt(2.0 * T) * (math.sqrt(d) + width)
     rho = np.linspace(0.0, rho_max, nodes)
     h = T / steps
@@ -129,7 +131,7 @@ class Radial(Solver):
     and 2 steps and return the Richardson combination)."""
 
     name = "radial"
-    accepts = ("allen-cahn", "sine-gordon")
+    requires = ("semilinear", "radial")
 
     nodes: int = 1500
     steps: int = 75
@@ -149,7 +151,8 @@ class Radial(Solver):
         coarse = None
         if self.extrapolate:
             rho_f, v_f, nnz_f = radial_solve(problem, 2 * self.nodes - 1, 2 * self.steps, self.width, progress)
-            coarse = float(np.interp(problem.d * problem.x0 ** 2, rho * rho, v))
+            xi = np.asarray(problem.value_point(), dtype=float)
+            coarse = float(np.interp(float(xi @ xi), rho * rho, v))
             v = 2.0 * v_f - np.interp(rho_f * rho_f, rho * rho, v)
             rho, nnz = rho_f, nnz + nnz_f
         r = rho * rho

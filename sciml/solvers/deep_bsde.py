@@ -1,11 +1,14 @@
 """The `deep-bsde` solver (Han, Jentzen, E, PNAS 115 (2018) 8505).
 
-On the time grid t_n = n T / N the forward process X (X = xi + sqrt(2) W, or
-exact geometric Brownian motion for default-risk) is simulated, and the
+On the time grid t_n = n T / N the forward process X (X = xi + sigma W with
+the problem's sigma, sqrt(2) for the built-in problems, or exact geometric
+Brownian motion for default-risk) is simulated, and the
 backward equation is stepped forward from trainable Y_0 ≈ u(0, xi) and
 Z_0 ≈ sigma^T ∇u(0, xi)::
 
-    Y_{n+1} = Y_n - f(Y_n, Z_n) dt + Z_n . dW_n,   Z_n = net_n(X_n)  (n >= 1),
+    Y_{n+1} = Y_n - f(t_n, X_n, Y_n, Z_n) dt + Z_n . dW_n,   Z_n = net_n(X_n)  (n >= 1),
+
+(f of a user's problem receives ∇u = Z_n / sigma; ``problem.f_bsde_torch``)
 
 minimising E|Y_N - g(X_N)|^2 with Adam.  ``network="per-step"`` is the
 paper's one subnetwork per time step (d -> width -> width -> d, ReLU, batch
@@ -148,7 +151,7 @@ class DeepBSDE(Solver):
     means d + 10 (the paper's choice)."""
 
     name = "deep-bsde"
-    accepts = ("allen-cahn", "sine-gordon", "hjb", "default-risk")
+    requires = ("semilinear",)
     learned = True
 
     time_steps: int = 20
@@ -197,21 +200,21 @@ class DeepBSDE(Solver):
         h = problem.T / N
         dW = torch.randn(N, n, d, generator=gen, device=dev, dtype=dt_) * math.sqrt(h)
         xi = torch.as_tensor(problem.xi(), device=dev, dtype=dt_)
-        if problem.diffusion == "gbm":
+        if "brownian" not in problem.capabilities():   # default-risk
             s = problem.sigma
             incr = (problem.mu - 0.5 * s * s) * h + s * dW
             logx = torch.cat([torch.zeros(1, n, d, device=dev, dtype=dt_), torch.cumsum(incr, dim=0)])
             return xi * torch.exp(logx), dW
-        X = torch.cat([torch.zeros(1, n, d, device=dev, dtype=dt_), math.sqrt(2.0) * torch.cumsum(dW, 0)]) + xi
+        X = torch.cat([torch.zeros(1, n, d, device=dev, dtype=dt_), problem.sigma * torch.cumsum(dW, 0)]) + xi
         return X, dW
 
     def _features(self, problem: Any, X: Any) -> Any:
         """Network inputs of order one."""
         import torch
         xi = torch.as_tensor(problem.xi(), device=X.device, dtype=X.dtype)
-        if problem.diffusion == "gbm":
+        if "brownian" not in problem.capabilities():   # geometric Brownian motion
             return torch.log(X / xi) / (problem.sigma * math.sqrt(problem.T))
-        return (X - xi) / math.sqrt(2.0 * problem.T)
+        return (X - xi) / (problem.sigma * math.sqrt(problem.T))
 
     def _g(self, problem: Any, x: Any) -> Any:
         return problem.g_torch(x)
@@ -234,9 +237,9 @@ class DeepBSDE(Solver):
         self.check_problem(problem)
         p: Any = problem
         if self.forward == "controlled":
-            if not hasattr(p, "optimal_drift_torch"):
+            if "control" not in p.capabilities():
                 raise InvalidOption(f"{self.name}: forward=controlled needs a problem written as a stochastic "
-                                    f"control problem (hjb); {p.name!r} is not one")
+                                    f"control problem (hjb, or Semilinear(hjb=lam)); {p.name!r} is not one")
             return self._solve_controlled(p, seed, device, progress)
         dev, dt_ = torch_device(device), torch_dtype(self.dtype)
         N, d, h = self.time_steps, p.d, p.T / self.time_steps
@@ -272,7 +275,7 @@ class DeepBSDE(Solver):
                     Z = Z + math.sqrt(2.0) * a_lin * (X[1:N] - xi_t)
             for k in range(N):
                 zk = z if k == 0 else Z[k - 1]
-                y = y - p.f_torch(y, zk) * h + (zk * dW[k]).sum(dim=1, keepdim=True)
+                y = y - p.f_bsde_torch(k * h, X[k], y, zk) * h + (zk * dW[k]).sum(dim=1, keepdim=True)
             return torch.mean((y - self._g(p, X[N])) ** 2)
 
         hist_step, hist_loss, hist_y0 = self._train(

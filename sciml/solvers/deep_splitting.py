@@ -17,7 +17,8 @@ first one, ``steps_next`` for the others).  At n = 0 the process sits at xi,
 so u(0, xi) = V_0(xi) is a plain Monte Carlo mean of the target over
 ``mc_samples`` draws: the value comes with its standard error.  For hjb the
 gradient of V_{n+1} comes from autograd (sigma^T grad = sqrt(2) grad for
-X = xi + sqrt(2) W).  The error has a splitting part O(T / N) and a
+X = xi + sqrt(2) W; sigma grad for a user's X = xi + sigma W).  f is evaluated
+at (t_{n+1}, X_{t_{n+1}}): a user's f(t, x, u, ∇u) sees time and place.  The error has a splitting part O(T / N) and a
 regression part (network and optimisation); neither is estimated here.
 """
 from __future__ import annotations
@@ -39,7 +40,7 @@ class DeepSplitting(Solver):
     """Deep splitting; options in the module docstring.  ``width = 0`` means d + 10."""
 
     name = "deep-splitting"
-    accepts = ("allen-cahn", "sine-gordon", "hjb", "default-risk")
+    requires = ("semilinear",)
     learned = True
 
     time_steps: int = 10
@@ -80,21 +81,21 @@ class DeepSplitting(Solver):
         z0 = torch.randn(size, d, generator=gen, device=dev, dtype=dt_)
         z1 = torch.randn(size, d, generator=gen, device=dev, dtype=dt_)
         t = n * h
-        if p.diffusion == "gbm":
+        if "brownian" not in p.capabilities():   # default-risk: geometric Brownian motion
             a, s = p.mu - 0.5 * p.sigma ** 2, p.sigma
             x0 = xi * torch.exp(a * t + s * math.sqrt(t) * z0)
             return x0, x0 * torch.exp(a * h + s * math.sqrt(h) * z1)
-        x0 = xi + math.sqrt(2.0 * t) * z0
-        return x0, x0 + math.sqrt(2.0 * h) * z1
+        x0 = xi + p.sigma * math.sqrt(t) * z0
+        return x0, x0 + p.sigma * math.sqrt(h) * z1
 
     def _features(self, p: Any, x: Any, n: int) -> Any:
         """Standardised network inputs at t_n (the spread of X_{t_n}; t_0 is never fed)."""
         import torch
         xi = torch.as_tensor(p.xi(), device=x.device, dtype=x.dtype)
         t = max(n, 1) * p.T / self.time_steps
-        if p.diffusion == "gbm":
+        if "brownian" not in p.capabilities():
             return (x / xi).log() / (p.sigma * math.sqrt(t))
-        return (x - xi) / math.sqrt(2.0 * t)
+        return (x - xi) / (p.sigma * math.sqrt(t))
 
     # ------------------------------------------------------------ solve
     def _solve(self, problem: Problem, seed: int, device: str, progress: bool) -> Solution:
@@ -103,7 +104,7 @@ class DeepSplitting(Solver):
         from ..torch_utils import check_loss, seeded, seeded_generator, torch_device, torch_dtype
         self.check_problem(problem)
         p: Any = problem
-        if getattr(p, "uses_gradient", False) and p.diffusion != "brownian":  # pragma: no cover - no such problem
+        if getattr(p, "uses_gradient", False) and "brownian" not in p.capabilities():  # pragma: no cover
             raise InvalidOption(f"{self.name}: gradient-dependent f needs the Brownian diffusion")
         dev, dt_ = torch_device(device), torch_dtype(self.dtype)
         N, d, h = self.time_steps, p.d, p.T / self.time_steps
@@ -123,8 +124,8 @@ class DeepSplitting(Solver):
                 xg = x.detach().requires_grad_(grad_f)
                 # n + 1 = N: the terminal condition
                 y = p.g_torch(xg).reshape(-1, 1) if v_next is None else v_next(self._features(p, xg, n_next))
-                z = math.sqrt(2.0) * torch.autograd.grad(y.sum(), xg)[0] if grad_f else torch.zeros_like(x)
-            return (y + h * p.f_torch(y, z)).detach()
+                z = p.sigma * torch.autograd.grad(y.sum(), xg)[0] if grad_f else torch.zeros_like(x)
+            return (y + h * p.f_bsde_torch(n_next * h, xg, y, z)).detach()
 
         v_next: Any = None
         history: list[dict[str, float]] = []
