@@ -181,7 +181,8 @@ def check_monte_carlo(index: int, small_only: bool, mem: _Memory, d: int = 100, 
 
 
 # ----------------------------------------------------------------------- fno
-def check_fno(device: str, repeat: int, res: int = 85, batch: int = 20, steps: int = 20) -> dict[str, Any]:
+def check_fno(device: str, repeat: int, res: int = 85, batch: int = 20, steps: int = 20,
+              cpu_threads: int = 2) -> dict[str, Any]:
     import torch
 
     from operators.fno import FNO2d
@@ -206,13 +207,13 @@ def check_fno(device: str, repeat: int, res: int = 85, batch: int = 20, steps: i
 
     t_gpu = step_time(dev, steps)
     before = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(cpu_threads)
     try:
         t_cpu = step_time(torch.device("cpu"), 2)
     finally:
         torch.set_num_threads(before)
     out["train_samples_per_s_gpu"] = batch / t_gpu
-    out["train_samples_per_s_cpu_2threads"] = batch / t_cpu
+    out[f"train_samples_per_s_cpu_{cpu_threads}threads"] = batch / t_cpu
     out["step_speedup_vs_2_cpu_threads"] = t_cpu / t_gpu
     torch.manual_seed(0)
     net = FNO2d(1, 12, 32, 4, 11).double()
