@@ -82,10 +82,16 @@ class PINN(Solver):
     count during training (default 1: for networks this small a second thread
     gains little, and on a shared machine OpenMP barriers with a descheduled
     thread made L-BFGS about 6x slower in CPU time).
+
+    For ``elliptic`` problems the residual is -div(A grad u) + c u - f, with
+    Neumann/Robin residuals on their parts; ``hard_dirichlet`` builds a
+    Dirichlet condition on the whole boundary into the network (u = g +
+    phi N, phi the domain's approximate distance function) instead of a
+    misfit term (sciml/solvers/pinn_elliptic.py).
     """
 
     name = "pinn"
-    accepts = ("poisson",)
+    accepts = ("poisson", "elliptic")
     learned = True
 
     width: int = 32
@@ -99,6 +105,7 @@ class PINN(Solver):
     sampler: Literal["Hammersley", "Sobol", "uniform", "pseudo", "LHS", "Halton"] = "Hammersley"
     dtype: Literal["float32", "float64"] = "float64"
     threads: int = 1
+    hard_dirichlet: bool = False
 
     def __post_init__(self) -> None:
         for key in ("width", "depth", "n_domain", "n_boundary"):
@@ -112,6 +119,7 @@ class PINN(Solver):
                      error=InvalidOption)
         check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=InvalidOption)
         check_range(self, "threads", self.threads, lo=1, error=InvalidOption)
+        check_choice(self, "hard_dirichlet", self.hard_dirichlet, (True, False), error=InvalidOption)
         if self.adam_steps + self.lbfgs_steps == 0:
             raise InvalidOption("pinn: adam_steps + lbfgs_steps must be positive (nothing would be trained)")
 
@@ -119,6 +127,9 @@ class PINN(Solver):
     def build(self, problem: Problem, dde: Any) -> Any:
         """The DeepXDE Model (data + network) for ``problem``; not yet compiled."""
         import torch
+        if hasattr(problem, "conditions"):  # an Elliptic problem (poisson keeps its own model below)
+            from .pinn_elliptic import build_elliptic
+            return build_elliptic(self, problem, dde)
         d = problem.d
 
         def pde(x: Any, u: Any) -> Any:

@@ -1,0 +1,135 @@
+"""DeepXDE model for :class:`problems.elliptic.Elliptic` (used by the PINN solver).
+
+The residual is -div(A grad u) + c u - f with derivatives by automatic
+differentiation; Neumann and Robin parts are residuals (A grad u) . n - g
+(+ alpha u) at boundary points with DeepXDE's normals; Dirichlet parts are
+soft (a misfit term) or, with ``hard_dirichlet``, built into the network:
+u = g(x) + phi(x) N(x) with phi the domain's approximate distance function
+(zero on the boundary, positive inside) and g the user's Dirichlet function,
+which is defined on the whole domain and so is its own extension.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core import InvalidOption
+
+__all__ = ["geometry", "build_elliptic"]
+
+
+def geometry(dde: Any, domain: Any) -> Any:
+    """The DeepXDE geometry of a domain (mesh files are not supported)."""
+    from problems.domains import Box, Disk, Polygon
+    if isinstance(domain, Box):
+        if domain.d == 1:
+            return dde.geometry.Interval(domain.lo[0], domain.hi[0])
+        if domain.d == 2:
+            return dde.geometry.Rectangle(list(domain.lo), list(domain.hi))
+        return dde.geometry.Cuboid(list(domain.lo), list(domain.hi))
+    if isinstance(domain, Disk):
+        return dde.geometry.Disk(list(domain.center), domain.radius)
+    if isinstance(domain, Polygon):
+        return dde.geometry.Polygon([list(v) for v in domain.vertices])
+    raise InvalidOption(f"pinn: domain {type(domain).__name__} is not supported; use Interval, Box, Disk or Polygon")
+
+
+def _torch_values(fn: Any, x: Any, torch: Any) -> Any:
+    """fn at torch points x (N, d) as a column (N, 1)."""
+    v = fn(x.T, torch)
+    if not torch.is_tensor(v):
+        v = torch.full((x.shape[0],), float(v), dtype=x.dtype, device=x.device)
+    return v.reshape(-1, 1) if v.ndim else v.expand(x.shape[0]).reshape(-1, 1)
+
+
+def _flux(problem: Any, x: Any, u: Any, torch: Any) -> tuple[Any, Any]:
+    """(grad u (N, d), A grad u (N, d)) at points x."""
+    d = problem.d
+    grad = torch.autograd.grad(u, x, grad_outputs=torch.ones_like(u), create_graph=True)[0]
+    A = problem.coefficient
+    val = A(x.T, torch) if callable(A) else A
+    if isinstance(val, (list, tuple, np.ndarray)) or (torch.is_tensor(val) and val.ndim >= 2):
+        cols = []
+        for i in range(d):
+            s = 0.0
+            for j in range(d):
+                a_ij = val[i][j]
+                a_ij = a_ij if torch.is_tensor(a_ij) else float(a_ij)
+                s = s + a_ij * grad[:, j]
+            cols.append(s)
+        return grad, torch.stack(cols, dim=1)
+    a = val if torch.is_tensor(val) else float(val)
+    if torch.is_tensor(a):
+        a = a.reshape(-1, 1)
+    return grad, a * grad
+
+
+def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
+    """The DeepXDE Model (data + network) for an Elliptic problem; not compiled."""
+    import torch
+    from problems.elliptic_problem import ALL, REST
+    d = problem.d
+    geom = geometry(dde, problem.domain)
+
+    def pde(x: Any, u: Any) -> Any:
+        _, flux = _flux(problem, x, u, torch)
+        div = 0.0
+        for k in range(d):
+            div = div + torch.autograd.grad(flux[:, k], x, grad_outputs=torch.ones_like(flux[:, k]),
+                                            create_graph=True)[0][:, k:k + 1]
+        res = -div - _torch_values(as_fn(problem.source), x, torch)
+        if callable(problem.reaction) or problem.reaction != 0:
+            res = res + _torch_values(as_fn(problem.reaction), x, torch) * u
+        return res
+
+    parts = problem.parts()
+    conditions = problem.conditions()
+    named = [parts[bc.part] for bc in conditions if bc.part not in (REST, ALL)]
+    if any(not callable(p) for p in named):
+        raise InvalidOption("pinn: boundary parts given by mesh tags are not supported; use predicates")
+
+    def on_part(name: str) -> Any:
+        if name == ALL:
+            return lambda x, on_b: on_b
+        if name == REST:
+            return lambda x, on_b: on_b and not any(bool(p(x, np)) for p in named)
+        pred = parts[name]
+        return lambda x, on_b: on_b and bool(pred(x, np))
+
+    dirichlet = problem.conditions_of("dirichlet")
+    hard = pinn.hard_dirichlet
+    if hard and not (len(dirichlet) == 1 and dirichlet[0].part == ALL):
+        raise InvalidOption("pinn: hard_dirichlet=true needs a Dirichlet condition on the whole boundary "
+                            "(dirichlet=<number or function>): it uses the domain's distance function")
+    bcs = []
+    for bc in conditions:
+        if bc.kind == "dirichlet":
+            if hard:
+                continue
+            bcs.append(dde.icbc.DirichletBC(
+                geom, (lambda g: lambda X: np.broadcast_to(np.asarray(g(X.T, np), dtype=float),
+                                                           X.shape[:1])[:, None])(bc.g), on_part(bc.part)))
+        else:
+            def residual(inputs: Any, outputs: Any, X: np.ndarray, bc: Any = bc) -> Any:
+                _, flux = _flux(problem, inputs, outputs, torch)
+                n = torch.as_tensor(geom.boundary_normal(X), dtype=inputs.dtype, device=inputs.device)
+                r = torch.sum(flux * n, dim=1, keepdim=True) - _torch_values(bc.g, inputs, torch)
+                if bc.kind == "robin":
+                    r = r + _torch_values(bc.alpha, inputs, torch) * outputs
+                return r
+            bcs.append(dde.icbc.OperatorBC(geom, residual, on_part(bc.part)))
+
+    n_boundary = 0 if hard and not bcs else pinn.n_boundary
+    data = dde.data.PDE(geom, pde, bcs, num_domain=pinn.n_domain, num_boundary=n_boundary,
+                        train_distribution=pinn.sampler)
+    net = dde.nn.FNN([d] + [pinn.width] * pinn.depth + [1], pinn.activation, "Glorot normal")
+    if hard:
+        g, phi = dirichlet[0].g, problem.domain.distance
+        net.apply_output_transform(lambda x, y: _torch_values(g, x, torch) + phi(x.T, torch).reshape(-1, 1) * y)
+    return dde.Model(data, net)
+
+
+def as_fn(value: Any) -> Any:
+    from problems.elliptic_problem import as_function
+    return as_function(value)

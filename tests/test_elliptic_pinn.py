@@ -1,0 +1,67 @@
+"""PINN on Elliptic problems: hard Dirichlet constraints, Neumann/Robin residuals, bad options."""
+import numpy as np
+import pytest
+
+pytest.importorskip("deepxde")
+pytest.importorskip("dolfinx")
+
+from problems.elliptic import Box, Disk, Elliptic, Polygon  # noqa: E402
+from sciml.core import InvalidOption  # noqa: E402
+from sciml.evaluate import evaluate  # noqa: E402
+from sciml.references.fem import FEM  # noqa: E402
+from sciml.solvers.pinn import PINN  # noqa: E402
+
+
+def a(x, xp):
+    return 1.0 + 0.5 * xp.sin(2 * xp.pi * x[0]) * xp.sin(2 * xp.pi * x[1])
+
+
+VARCOEF = Elliptic(domain=Box([0, 0], [1, 1]), coefficient=a, source=1.0, dirichlet=0.0, x0=[0.5, 0.5])
+
+
+def test_hard_dirichlet_pinn_on_the_variable_coefficient_problem():
+    # A small budget (600 steps, 300 points; the documented run, 1500 steps, reaches 1.0e-3):
+    # seeds 0, 1, 2 measured 6.5e-3, 6.3e-3, 1.2e-2; the bound is 2.5x the worst of them.
+    ref = FEM(degree=2, n=48).solve(VARCOEF)
+    rec = evaluate(VARCOEF, PINN(hard_dirichlet=True, width=20, depth=3, n_domain=300, adam_steps=300,
+                                 lbfgs_steps=300), ref, seed=0)
+    assert rec.errors["rel_l2"] < 3e-2
+    # the constraint is exact: u = 0 on the boundary up to rounding
+    x = np.array([[0.0, 0.3], [1.0, 0.7], [0.4, 0.0], [0.6, 1.0]])
+    pinn = PINN(hard_dirichlet=True, adam_steps=1, lbfgs_steps=0).solve(VARCOEF)
+    assert np.abs(pinn(x)).max() < 1e-12
+
+
+def test_distance_functions_vanish_on_the_boundary_and_are_positive_inside():
+    poly = Polygon([(-1, -1), (1, -1), (1, 0), (0, 0), (0, 1), (-1, 1)])
+    t = np.linspace(0, 1, 7)
+    on_poly = np.array([(-1 + 2 * s, -1) for s in t] + [(0, s) for s in t] + [(s, 0) for s in t] + [(-1, s) for s in t])
+    cases = ((poly, on_poly, lambda x: poly._edge_distance(x.T) > 1e-3),
+             (Disk(), np.stack([np.cos(6 * t), np.sin(6 * t)], 1), lambda x: np.hypot(x[:, 0], x[:, 1]) < 0.999),
+             (Box([0, 0], [2, 1]), np.array([[0, 0.5], [2, 0.2], [1, 0], [1.5, 1]]),
+              lambda x: np.min(np.concatenate([x, [2, 1] - x], 1), axis=1) > 1e-3))
+    for dom, bnd, strictly_inside in cases:
+        assert np.abs(dom.distance(bnd.T)).max() < 1e-12
+        x = dom.test_points()
+        x = x[strictly_inside(x)]
+        assert len(x) > 100 and np.all(dom.distance(x.T) > 0)
+
+
+def test_mixed_conditions_train_with_neumann_and_robin_residuals():
+    u = lambda x, xp: 1 + x[0] * x[1]  # noqa: E731  (Δu = 0)
+    p = Elliptic(domain=Box([0, 0], [1, 1]), source=0.0,
+                 dirichlet={"left": u}, neumann={"right": lambda x, xp: x[1]},       # u_x = y
+                 robin={"rest": (1.0, lambda x, xp: (1 + x[0] * x[1]) + xp.where(x[1] > 0.5, x[0], -x[0]))},
+                 exact_solution=u)
+    rec = evaluate(p, PINN(width=16, depth=2, n_domain=200, n_boundary=80, adam_steps=200, lbfgs_steps=300),
+                   "exact", seed=0)
+    # seeds 0, 1, 2 measured 5.3e-3, 5.0e-3, 4.7e-3 with this budget; the bound is 4x that
+    assert rec.errors["rel_l2"] < 2e-2
+
+
+def test_hard_dirichlet_needs_dirichlet_on_the_whole_boundary():
+    p = Elliptic(domain=Box([0, 0], [1, 1]), source=1.0, dirichlet={"left": 0.0}, neumann={"rest": 0.0})
+    with pytest.raises(InvalidOption, match="whole boundary"):
+        PINN(hard_dirichlet=True, adam_steps=1, lbfgs_steps=0).solve(p)
+    with pytest.raises(InvalidOption):
+        PINN(hard_dirichlet="yes")
