@@ -160,9 +160,14 @@ class KolmogorovProblem(Problem):
 
     def capabilities(self) -> frozenset[str]:
         caps = {self.name, "kolmogorov"}
-        if self.sde() is not None:
+        if self.has_exact_sampler():
             caps.add("sde-affine")
         return frozenset(caps)
+
+    def has_exact_sampler(self) -> bool:
+        """Whether ``sde()`` gives an exact sampler (the presets: always; checked
+        without building the d x d matrices)."""
+        return True
 
     # ---- the Problem interface
     @property
@@ -514,6 +519,9 @@ class Kolmogorov(KolmogorovProblem):
         except np.linalg.LinAlgError:     # a degenerate diffusion: Euler with σ itself
             return None
         return AffineSDE("brownian", np.zeros(self.d), s0, np.zeros(self.d), L, shift=mu)
+
+    def has_exact_sampler(self) -> bool:
+        return self.sde() is not None
 
     @property
     def phi_kind(self) -> str:

@@ -92,6 +92,30 @@ def bench_case(name: str, problem, samples: int, repeat: int) -> dict:
             "max_z_between_estimates": z, "numba_threads": numba.get_num_threads()}
 
 
+def _paraboloid(x, xp):
+    return xp.sum(x * x, axis=0)
+
+
+def bench_user(samples: int, repeat: int) -> dict:
+    """The built-in heat paraboloid (d = 10) against the same problem written as a
+    user's Kolmogorov problem (initial = |x|^2, diffusion sqrt(2)): same estimator,
+    same sample count, same paths; ratio = user time / built-in time."""
+    from problems.kolmogorov import Kolmogorov
+    builtin = Heat(d=10, n_test=1000)
+    user = Kolmogorov(d=10, T=1.0, a=0.0, b=1.0, drift=0.0, diffusion=math.sqrt(2.0), initial=_paraboloid,
+                      n_test=1000)
+    x = builtin.test_points()
+    mc = MonteCarlo(samples=samples)
+    out = {"case": "heat-paraboloid d=10, built-in vs user problem", "samples": samples, "points": x.shape[0]}
+    for label, problem in (("builtin", builtin), ("user", user)):
+        mc.estimate(problem, x[:2], seed=0)   # compile outside the timing
+        out[f"{label}_s"], out[f"{label}_cpu_s"] = best_of(lambda: mc.estimate(problem, x, seed=0), repeat)
+        out[f"{label}_mean"] = float(np.mean(mc.estimate(problem, x, seed=0)[0]))
+    out["ratio"] = out["user_s"] / out["builtin_s"]
+    out["cpu_ratio"] = out["user_cpu_s"] / out["builtin_cpu_s"]
+    return out
+
+
 def bench_training(d: int, steps: int, batch: int) -> dict:
     from sciml.solvers.deep_kolmogorov import DeepKolmogorov
     out = {"d": d, "batch": batch, "steps": steps}
@@ -104,6 +128,7 @@ def bench_training(d: int, steps: int, batch: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
+    ap.add_argument("--user-only", action="store_true", help="only the built-in vs user-problem timing")
     args = ap.parse_args()
     scale = 0.1 if args.quick else 1.0
     repeat = 1 if args.quick else 3
@@ -111,9 +136,15 @@ def main() -> None:
         bench_case("heat-paraboloid", Heat(d=10, n_test=1000), int(20_000 * scale), repeat),
         bench_case("put-min", BlackScholes(payoff="put-min", d=50, n_test=200), int(20_000 * scale), repeat),
     ]
+    user = bench_user(int(20_000 * scale), repeat)
+    if args.user_only:
+        print(json.dumps({"benchmark": "monte_carlo_user", "baseline": "the built-in heat kernel, same run",
+                          "ratio": user["ratio"], "user_problem": user}))
+        return
     training = [bench_training(d, 20 if args.quick else 100, 4096) for d in (10, 100)]
     print(json.dumps({"benchmark": "monte_carlo", "baseline": "vectorised NumPy, same samples and paths",
                       "ratio": min(c["ratio"] for c in cases), "cases": cases,
+                      "user_problem": user, "user_over_builtin": user["ratio"],
                       "deep_kolmogorov_training": training, "cpu_count": os.cpu_count(),
                       "load_average": os.getloadavg()[0]}))
 
