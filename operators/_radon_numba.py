@@ -17,7 +17,8 @@ once reassociation is allowed (``_FM``: rounding-level changes only, no
 assumption that values are finite).  Branches are kept out of those loops
 by zero borders around the image (forward) and the sinogram (FBP), and by
 computing each ray's range of rows in advance.  Detector positions are
-``s0 + k ds`` (the geometry's formula).
+``s0[a] + k ds`` (the geometry's formula; ``s0`` has one entry per angle, so
+a rotation centre off the origin is a per-angle detector shift).
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def forward(pimg, cos, sin, s0, ds, h, out):  # pragma: no cover - compiled
         for k in range(nd):
             # position along the interpolation axis, in pixels from the border's start:
             # jf(i) = ((s_k - t_i v) / u + 1) / h - 1/2 + 2 = c0 - i r
-            c0 = ((s0 + k * ds) / u + 1.0) / h - 0.5 + BORDER - t0 * r / h
+            c0 = ((s0[a] + k * ds) / u + 1.0) / h - 0.5 + BORDER - t0 * r / h
             lo, hi = _walk_range(c0, r, n)
             acc = 0.0
             fi = float(lo)  # i as a float induction variable: no int <-> float conversions
@@ -101,11 +102,9 @@ def forward(pimg, cos, sin, s0, ds, h, out):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True)
-def adjoint_any(sino, cos, sin, s, h, n, out):  # pragma: no cover - compiled
+def adjoint_any(sino, cos, sin, s0, ds, h, n, out):  # pragma: no cover - compiled
     """sino (B, A, D) -> out (B, n, n) (overwritten): the transpose of forward, any footprint."""
     nb, na, nd = sino.shape
-    s0 = s[0]
-    ds = s[1] - s[0] if nd > 1 else 1.0
     for job in prange(nb * n):
         b = job // n
         i = job % n
@@ -119,15 +118,15 @@ def adjoint_any(sino, cos, sin, s, h, n, out):  # pragma: no cover - compiled
                 m = max(abs(c), abs(sn))
                 w = h * m
                 p = x * c + y * sn
-                kmin = int(math.ceil((p - w - s0) / ds))
-                kmax = int(math.floor((p + w - s0) / ds))
+                kmin = int(math.ceil((p - w - s0[a]) / ds))
+                kmax = int(math.floor((p + w - s0[a]) / ds))
                 if kmin < 0:
                     kmin = 0
                 if kmax > nd - 1:
                     kmax = nd - 1
                 part = 0.0
                 for k in range(kmin, kmax + 1):
-                    t = 1.0 - abs(s[k] - p) / w
+                    t = 1.0 - abs(s0[a] + k * ds - p) / w
                     if t > 0.0:
                         part += t * sino[b, a, k]
                 acc += part * (h / m)
@@ -168,7 +167,7 @@ def adjoint3(psino, cos, sin, s0, ds, h, n, out):  # pragma: no cover - compiled
         y = -1.0 + (i + 0.5) * h
         off = np.empty(na)
         for a in range(na):
-            off[a] = (y * sin[a] - s0) / ds + ADJ_BORDER
+            off[a] = (y * sin[a] - s0[a]) / ds + ADJ_BORDER
         flat = psino[b].ravel()
         for j in range(n):
             x = -1.0 + (j + 0.5) * h
@@ -206,7 +205,7 @@ def backproject_linear(pq, cos, sin, s0, ds, h, n, out):  # pragma: no cover - c
         y = -1.0 + (i + 0.5) * h
         off = np.empty(na)  # kf = (x cos + y sin - s0) / ds + BORDER = x cd + off
         for a in range(na):
-            off[a] = (y * sin[a] - s0) / ds + BORDER
+            off[a] = (y * sin[a] - s0[a]) / ds + BORDER
         flat = pq[b].ravel()
         for j in range(n):
             x = -1.0 + (j + 0.5) * h

@@ -7,12 +7,15 @@ Conventions (used by the whole CT family)
   ``(x_j, y_i) = (-1 + (j + 1/2) h, -1 + (i + 1/2) h)``: rows go up in y
   (plot with ``origin="lower"``).
 * Angles: ``theta_a = (a + 1/2) * angle_range / angles`` (midpoints of a
-  uniform partition of [0, angle_range), as ODL/DIVal); ray direction
-  omega = (cos theta, sin theta).
+  uniform partition of [0, angle_range), as ODL/DIVal), or any list
+  ``theta_values`` (radians: unsorted, limited, repeated angles are fine);
+  ray direction omega = (cos theta, sin theta).
 * Detectors: ``detectors`` bins of width ``ds = 2 * half_width / detectors``
-  centred at ``s_k = -half_width + (k + 1/2) ds``; ``half_width = sqrt(2)``
-  covers the square's diagonal.  The default count is ``ceil(sqrt 2 * n)``
-  (so ds ~= h).
+  centred at ``s_k = -half_width + (k + 1/2) ds + offset``; ``half_width =
+  sqrt(2)`` covers the square's diagonal.  The default count is
+  ``ceil(sqrt 2 * n)`` (so ds ~= h).  With a rotation ``center`` c = (cx, cy)
+  off the origin, s is measured from c's projection: bin k of angle a sits
+  at ``s0[a] + k ds`` with ``s0[a] = s_0 + c . omega_a``.
 * Sinogram: ``sino[a, k] ~= (R f)(theta_a, s_k) = int f(s omega + t omega_perp) dt``.
 
 Discretisation: Joseph's method (P. M. Joseph, IEEE TMI 1982): a ray walks
@@ -44,6 +47,9 @@ __all__ = ["Geometry", "Radon", "TorchRadon", "FILTERS", "fbp", "fbp_filter", "f
 
 FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
+#: a gap between sorted angles wider than this many median gaps is a missing wedge (Geometry.angle_weights)
+WEDGE_GAPS = 16.0
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -54,6 +60,9 @@ class Geometry:
     angle_range: float = 180.0   # degrees
     detectors: int = 0           # 0: ceil(sqrt(2) n)
     half_width: float = math.sqrt(2.0)
+    theta_values: tuple[float, ...] = ()   # radians; () = the midpoint grid of angle_range
+    offset: float = 0.0                    # detector shift (same length unit as s)
+    center: tuple[float, float] = (0.0, 0.0)  # rotation centre in image coordinates
 
     def __post_init__(self) -> None:
         if int(self.n) != self.n or self.n < 2:
@@ -66,6 +75,13 @@ class Geometry:
             raise InvalidProblem(f"geometry: detectors={self.detectors!r} must be >= 1 (0 = automatic)")
         if not self.half_width > 0:
             raise InvalidProblem(f"geometry: half_width={self.half_width!r} must be > 0")
+        if self.theta_values:
+            if len(self.theta_values) != self.angles:
+                raise InvalidProblem(f"geometry: {len(self.theta_values)} theta_values for angles={self.angles}")
+            if not np.all(np.isfinite(self.theta_values)):
+                raise InvalidProblem("geometry: theta_values must be finite (radians)")
+        if not (math.isfinite(self.offset) and all(math.isfinite(c) for c in self.center)):
+            raise InvalidProblem(f"geometry: offset={self.offset!r} and center={self.center!r} must be finite")
 
     @property
     def n_det(self) -> int:
@@ -81,11 +97,53 @@ class Geometry:
 
     @property
     def theta(self) -> np.ndarray:
+        if self.theta_values:
+            return np.asarray(self.theta_values, dtype=float)
         return (np.arange(self.angles) + 0.5) * math.radians(self.angle_range) / self.angles
 
     @property
     def s(self) -> np.ndarray:
-        return -self.half_width + (np.arange(self.n_det) + 0.5) * self.ds
+        """Detector centres relative to the rotation centre's projection."""
+        return -self.half_width + (np.arange(self.n_det) + 0.5) * self.ds + self.offset
+
+    @property
+    def s0(self) -> np.ndarray:
+        """Position of bin 0 for each angle: ``s[0] + center . omega`` (A,)."""
+        th = self.theta
+        return self.s[0] + self.center[0] * np.cos(th) + self.center[1] * np.sin(th)
+
+    @property
+    def angle_weights(self) -> np.ndarray:
+        """FBP quadrature weights of the angles (A,), for f = int_0^pi q_theta dtheta.
+
+        Midpoint grid: ``angle_range / angles`` each (radians).  Explicit
+        angles: reduced modulo pi (theta + pi sees the same lines) and sorted;
+        each angle gets half of the gaps to its two neighbours (periodic: the
+        trapezoidal rule, right for any set that covers [0, pi), random ones
+        included).  A gap wider than ``WEDGE_GAPS`` median gaps is a missing
+        wedge and counts as one median gap, so the ends of a limited-angle scan
+        are not over-weighted (random uniform angles have a largest gap of
+        about log2(A) median gaps: 16 is reached only beyond ~60000 angles).
+        Repeated angles share their weight."""
+        if not self.theta_values:
+            return np.full(self.angles, math.radians(self.angle_range) / self.angles)
+        phi = np.mod(self.theta, math.pi)
+        order = np.argsort(phi, kind="stable")
+        p = phi[order]
+        gaps = np.diff(np.concatenate([p, [p[0] + math.pi]]))  # gap after each sorted angle
+        positive = gaps[gaps > 1e-12]
+        if len(positive) == 0:
+            return np.full(self.angles, math.pi / self.angles)
+        med = float(np.median(positive))
+        gaps = np.where(gaps > WEDGE_GAPS * med, med, gaps)
+        w_sorted = 0.5 * (gaps + np.roll(gaps, 1))
+        # repeated angles: spread the weight of a run of equal angles evenly over it
+        run = np.concatenate([[0], np.cumsum(np.diff(p) > 1e-12)])
+        tot = np.bincount(run, weights=w_sorted)
+        cnt = np.bincount(run)
+        out = np.empty(self.angles)
+        out[order] = (tot / cnt)[run]
+        return out
 
     @property
     def image_shape(self) -> tuple[int, int]:
@@ -102,11 +160,16 @@ class Geometry:
 
     def refined(self, factor: int) -> "Geometry":
         """Same angles and detectors on an image grid ``factor`` times finer."""
-        return Geometry(self.n * factor, self.angles, self.angle_range, self.n_det, self.half_width)
+        return Geometry(self.n * factor, self.angles, self.angle_range, self.n_det, self.half_width,
+                        self.theta_values, self.offset, self.center)
 
     def config(self) -> dict[str, Any]:
-        return {"n": int(self.n), "angles": int(self.angles), "angle_range": float(self.angle_range),
-                "detectors": self.n_det, "half_width": float(self.half_width)}
+        out = {"n": int(self.n), "angles": int(self.angles), "angle_range": float(self.angle_range),
+               "detectors": self.n_det, "half_width": float(self.half_width)}
+        if self.theta_values or self.offset or any(self.center):
+            out.update(theta_values=[float(t) for t in self.theta_values], offset=float(self.offset),
+                       center=[float(c) for c in self.center])
+        return out
 
     def check_image(self, x: np.ndarray, what: str = "image") -> None:
         if tuple(x.shape[-2:]) != self.image_shape:
@@ -155,7 +218,7 @@ class Radon:
 
     def __post_init__(self) -> None:
         th = self.geometry.theta
-        object.__setattr__(self, "_trig", (np.cos(th), np.sin(th), self.geometry.s))
+        object.__setattr__(self, "_trig", (np.cos(th), np.sin(th), self.geometry.s0))
         object.__setattr__(self, "_responses", {})
         from sciml.device import parse_device
         parse_device(self.device)  # the spelling; availability is the caller's resolve_device
@@ -183,7 +246,11 @@ class Radon:
         return self.geometry.h * float(np.max(np.maximum(np.abs(c), np.abs(s)))) / self.geometry.ds
 
     def _args(self, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """cos, sin and the per-angle position of bin 0 (``Geometry.s0``) in ``dtype``."""
         c, s, det = self._trig
+        if self._gpu is not None and any(self.geometry.center):
+            raise InvalidOption("radon: device=cuda needs the rotation centre at the origin "
+                                f"(center={self.geometry.center}); use device=cpu")
         return c.astype(dtype), s.astype(dtype), det.astype(dtype)
 
     def forward(self, img: np.ndarray) -> np.ndarray:
@@ -200,7 +267,7 @@ class Radon:
                               dtype(g.ds), dtype(g.h), index=self._gpu)
             return out[0] if img.ndim == 2 else out
         out = np.empty((x.shape[0], *g.sino_shape), dtype=dtype)
-        k.forward(x, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), out)
+        k.forward(x, c, s, det, dtype(g.ds), dtype(g.h), out)
         return out[0] if img.ndim == 2 else out
 
     def adjoint(self, sino: np.ndarray) -> np.ndarray:
@@ -213,16 +280,16 @@ class Radon:
         if self._gpu is not None:
             from . import _radon_cuda as kc
             y, _ = _batched(np.ascontiguousarray(sino, dtype=dtype))
-            out = kc.run_host(kc.adjoint, y, (y.shape[0], g.n, g.n), dtype, c, s, det, dtype(g.h),
+            out = kc.run_host(kc.adjoint, y, (y.shape[0], g.n, g.n), dtype, c, s, g.s.astype(dtype), dtype(g.h),
                               index=self._gpu)
         elif self._footprint_bins <= 1.5:  # at most 3 bins per pixel and angle: the SIMD kernel
             y = _bordered(sino, (-1,), dtype, k.ADJ_BORDER)
             out = np.empty((y.shape[0], g.n, g.n), dtype=dtype)
-            k.adjoint3(y, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), g.n, out)
+            k.adjoint3(y, c, s, det, dtype(g.ds), dtype(g.h), g.n, out)
         else:
             y, _ = _batched(np.ascontiguousarray(sino, dtype=dtype))
             out = np.empty((y.shape[0], g.n, g.n), dtype=dtype)
-            k.adjoint_any(y, c, s, det, dtype(g.h), g.n, out)
+            k.adjoint_any(y, c, s, det, dtype(g.ds), dtype(g.h), g.n, out)
         return out[0] if sino.ndim == 2 else out
 
     __call__ = forward
@@ -350,7 +417,8 @@ class TorchRadon:
         rows = c.abs() >= sn.abs()
         u = torch.where(rows, c, sn)[:, None, None]
         v = torch.where(rows, sn, c)[:, None, None]
-        s = torch.as_tensor(g.s, dtype=torch.float64)[None, :, None]
+        s = (torch.as_tensor(g.s0, dtype=torch.float64)[:, None, None]  # per-angle bin 0 (rotation centre)
+             + torch.arange(g.n_det, dtype=torch.float64)[None, :, None] * g.ds)
         t = (-1.0 + (torch.arange(n, dtype=torch.float64) + 0.5) * h)[None, None, :]
         x = (s - t * v) / u
         jf = (x + 1.0) / h - 0.5
@@ -416,7 +484,7 @@ class TorchRadon:
             th = torch.as_tensor(g.theta, dtype=torch.float64)
             x = -1.0 + (torch.arange(g.n, dtype=torch.float64) + 0.5) * g.h
             p = x[None, None, :] * torch.cos(th)[:, None, None] + x[None, :, None] * torch.sin(th)[:, None, None]
-            kf = (p - g.s[0]) / g.ds
+            kf = (p - torch.as_tensor(g.s0, dtype=torch.float64)[:, None, None]) / g.ds
             k0 = torch.floor(kf)
             fr = kf - k0
             k0 = k0.long()
@@ -447,6 +515,9 @@ class TorchRadon:
         size = 2 * (resp.shape[0] - 1)
         q = torch.fft.irfft(torch.fft.rfft(y, n=size, dim=-1) * resp, n=size, dim=-1)[..., :nd]
         g = self.geometry
+        if g.theta_values:  # per-angle quadrature weights, as :func:`fbp`
+            w = torch.as_tensor(g.angle_weights, dtype=q.dtype, device=q.device)
+            return self.backproject_linear(q * w[:, None])
         return math.radians(g.angle_range) / g.angles * self.backproject_linear(q)
 
     def norm(self, iterations: int = 50, seed: int = 0) -> float:
@@ -472,6 +543,8 @@ def fbp(radon: Radon, sino: np.ndarray, filter: str = "ram-lak", frequency_scali
     g.check_sino(sino)
     dtype = np.float32 if sino.dtype == np.float32 else np.float64
     q = _filtered(sino, radon.response(filter, frequency_scaling))[..., :g.n_det]
+    if g.theta_values:  # explicit angles: per-angle quadrature weights (Geometry.angle_weights)
+        q = q * g.angle_weights[:, None]
     c, s, det = radon._args(dtype)
     if radon._gpu is not None:
         from . import _radon_cuda as kc
@@ -481,6 +554,7 @@ def fbp(radon: Radon, sino: np.ndarray, filter: str = "ram-lak", frequency_scali
     else:
         q = _bordered(q, (-1,), dtype, k.BORDER)
         out = np.empty((q.shape[0], g.n, g.n), dtype=dtype)
-        k.backproject_linear(q, c, s, dtype(det[0]), dtype(g.ds), dtype(g.h), g.n, out)
-    out *= dtype(math.radians(g.angle_range) / g.angles)
+        k.backproject_linear(q, c, s, det, dtype(g.ds), dtype(g.h), g.n, out)
+    if not g.theta_values:
+        out *= dtype(math.radians(g.angle_range) / g.angles)
     return out[0] if sino.ndim == 2 else out

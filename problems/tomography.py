@@ -30,17 +30,18 @@ sigma 1.5, same data range), ``rel_l2`` over the pixels.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 
-from sciml.core import InvalidProblem, Problem, Solution, check_choice, check_range
+from sciml.core import DataError, InvalidProblem, Problem, Solution, check_choice, check_range
 
 from . import tomography_phantoms as ph
 
-__all__ = ["CT", "PHANTOMS", "NOISES", "image_of"]
+__all__ = ["CT", "CTData", "CONVENTIONS", "PHANTOMS", "NOISES", "image_of"]
 
 PHANTOMS = ("shepp-logan", "ellipses", "disk")
 NOISES = ("none", "gaussian", "poisson")
@@ -151,6 +152,16 @@ class CT(Problem):
     def exact(self, x: np.ndarray) -> np.ndarray:
         return image_field(self.image())(x)
 
+    @staticmethod
+    def from_sinogram(sinogram: Any, angles: Any, *, convention: str = "sciml", image: Any = None,
+                      **fields: Any) -> "CTData":
+        """A CT problem from a measured sinogram in memory (see :class:`CTData` for the
+        conventions and the other fields: ``n``, ``detector_spacing``, ``offset``, ...)."""
+        arrays = {"sinogram": np.asarray(sinogram, dtype=float), "angles": np.asarray(angles, dtype=float)}
+        if image is not None:
+            arrays["image"] = np.asarray(image, dtype=float)
+        return CTData(convention=convention, _arrays=arrays, **fields)
+
     def errors(self, solution: Solution, reference: Solution) -> dict[str, float]:
         from sciml import metrics
         img, ref = image_of(self, solution), image_of(self, reference)
@@ -173,7 +184,7 @@ def image_field(img: np.ndarray):
 
 def image_of(problem: CT, solution: Solution) -> np.ndarray:
     """The (n, n) image of a solution (its ``state['image']`` or its values at the pixel centres)."""
-    n = int(problem.n)
+    n = int(problem.geometry().n)
     img = solution.state.get("image") if solution.state else None
     if img is not None and np.shape(img) == (n, n):
         return np.asarray(img, dtype=float)
@@ -188,3 +199,188 @@ def image_solution(img: np.ndarray, stats: dict[str, Any] | None = None) -> Solu
 
 
 
+
+
+# ----------------------------------------------------------- CT from your data
+CONVENTIONS = ("sciml", "skimage")
+
+
+@dataclass(frozen=True)
+class CTData(Problem):
+    """Parallel-beam CT from a measured sinogram (``-p data=FILE`` or :meth:`CT.from_sinogram`).
+
+    The file (NPZ or HDF5) holds ``sinogram``, ``angles`` and optionally
+    ``image`` (the ground truth, for metrics) and scalar ``n``,
+    ``detector_spacing``, ``offset`` (fields given with ``-p`` win).
+    ``convention`` says how to read them (docs/tomography.md):
+
+    * ``sciml``: ours (:mod:`operators.radon`): sinogram (angles, detectors),
+      angles in radians, ray direction (cos, sin), image ``img[i, j]`` at
+      (x_j, y_i) on [-1, 1]^2 with y growing with i, line integrals in that
+      unit of length; detector k at ``(k + 1/2 - D/2) ds + offset * ds``
+      with ``ds = detector_spacing`` (default 2 sqrt(2) / D).
+    * ``skimage``: ``skimage.transform.radon``'s: sinogram (detectors,
+      angles), angles in degrees, line integrals in pixel units, rotation
+      about pixel (n // 2, n // 2), detector k at k - D // 2 pixels from the
+      axis (+ ``offset`` pixels), image rows from the top.  Read as: the
+      transpose, times h = 2 / n, angles in radians, the image flipped
+      upside down (row i of ours is row n - 1 - i of skimage's), detector
+      spacing h, rotation centre (-1 + (n//2 + 1/2) h, 1 - (n//2 + 1/2) h).
+      ``n`` defaults to D (skimage's ``circle=True``); with ``circle=False``
+      data pass n (or store ``image``).
+
+    Any angle set works (unsorted, limited, repeated); FBP weights the angles
+    by :attr:`operators.radon.Geometry.angle_weights`.  Pixels outside the
+    disk that every projection covers are not determined by the data; the
+    reconstructions are zero there (:meth:`support_mask`).
+    ``noise_level`` > 0 adds Gaussian noise of that fraction of mean |y| per
+    bin (as ``ct``; ``default_rng([seed, 1])``).
+
+    Metrics: ``psnr``, ``ssim``, ``rel_l2`` against ``image`` when the file has
+    one, and always ``residual`` = ||A x - y|| / ||y||.
+    """
+
+    name = "ct-data"
+    default_reference = "exact"
+    kind = "field"
+
+    data: str = ""
+    convention: Literal["sciml", "skimage"] = "sciml"
+    n: int = 0
+    detector_spacing: float = 0.0
+    offset: float = 0.0
+    noise_level: float = 0.0
+    seed: int = 0
+    _arrays: Any = field(default=None, repr=False, compare=False)
+    _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        check_choice(self, "convention", self.convention, CONVENTIONS)
+        check_range(self, "n", self.n, lo=0, hi=8192)
+        check_range(self, "detector_spacing", self.detector_spacing, lo=0)
+        check_range(self, "noise_level", self.noise_level, lo=0)
+        check_range(self, "seed", self.seed, lo=0)
+        if not np.isfinite(self.offset):
+            raise InvalidProblem(f"ct-data: offset={self.offset!r} must be finite (detector bins)")
+        if not self.data and self._arrays is None:
+            raise InvalidProblem("ct-data: data='' names no file; pass -p data=FILE (an .npz or .h5 file "
+                                 "with datasets 'sinogram' and 'angles')")
+        self._read()  # validate now, before any work
+
+    # ------------------------------------------------------------- reading
+    @property
+    def _source(self) -> str:
+        return self.data or "from_sinogram"
+
+    def _read(self) -> dict[str, Any]:
+        if "read" in self._cache:
+            return self._cache["read"]
+        from .datafile import check_finite, read_arrays
+        src = self._source
+        if self._arrays is not None:
+            d = dict(self._arrays)
+            for k in ("sinogram", "angles", "image"):
+                if k in d:
+                    check_finite(src, k, d[k])
+        else:
+            d = read_arrays(self.data, ("sinogram", "angles"),
+                            ("image", "n", "detector_spacing", "offset"))
+        sino, ang = d["sinogram"], d["angles"]
+        if sino.ndim != 2:
+            raise DataError(f"{src}: dataset 'sinogram' has shape {sino.shape}; expected 2 dimensions")
+        if ang.ndim != 1:
+            raise DataError(f"{src}: dataset 'angles' has shape {ang.shape}; expected one angle per projection")
+        layout = "(angles, detectors)" if self.convention == "sciml" else "(detectors, angles)"
+        axis = 0 if self.convention == "sciml" else 1
+        if sino.shape[axis] != len(ang):
+            raise DataError(f"{src}: dataset 'sinogram' has shape {sino.shape} but 'angles' holds {len(ang)} "
+                            f"angles; convention={self.convention} expects {layout}")
+        if self.convention == "skimage":
+            sino, ang = sino.T, np.deg2rad(ang)
+        A, D = sino.shape
+        image = d.get("image")
+
+        def scalar(key: str, given: float) -> float:
+            if given:
+                return float(given)
+            v = d.get(key)
+            return float(np.asarray(v).reshape(-1)[0]) if v is not None and np.size(v) == 1 else 0.0
+        n = int(scalar("n", self.n)) or (image.shape[0] if image is not None else 0)
+        if not n:
+            n = D if self.convention == "skimage" else max(2, int(math.floor(D / math.sqrt(2.0))))
+        if image is not None and image.shape != (n, n):
+            raise DataError(f"{src}: dataset 'image' has shape {image.shape}; expected ({n}, {n}) (n={n})")
+        offset = scalar("offset", self.offset)
+        h = 2.0 / n
+        if self.convention == "skimage":
+            c = (n // 2 + 0.5) * h
+            ds, center = h, (-1.0 + c, 1.0 - c)
+            shift = (D / 2 - 0.5 - D // 2) * h + offset * h
+            sino = sino * h
+            image = image[::-1] if image is not None else None
+        else:
+            ds = scalar("detector_spacing", self.detector_spacing) or 2.0 * math.sqrt(2.0) / D
+            center, shift = (0.0, 0.0), offset * ds
+        from operators.radon import Geometry
+        try:
+            geom = Geometry(n, A, detectors=D, half_width=D * ds / 2.0, theta_values=tuple(float(t) for t in ang),
+                            offset=shift, center=center)
+        except InvalidProblem as exc:
+            raise DataError(f"{src}: {exc}") from None
+        if self.noise_level:
+            rng = np.random.default_rng([int(self.seed), 1])
+            sino = sino + self.noise_level * np.mean(np.abs(sino)) * rng.standard_normal(sino.shape)
+        for arr in (sino, image):
+            if arr is not None:
+                arr.setflags(write=False)
+        self._cache["read"] = {"geometry": geom, "sinogram": np.ascontiguousarray(sino),
+                               "image": None if image is None else np.ascontiguousarray(image)}
+        return self._cache["read"]
+
+    # ------------------------------------------------------------- interface
+    def geometry(self):
+        """The reconstruction geometry (operators.radon.Geometry) of the data."""
+        return self._read()["geometry"]
+
+    def sinogram(self) -> np.ndarray:
+        """The data in the sciml layout and units (angles, detectors), read-only."""
+        return self._read()["sinogram"]
+
+    def image(self) -> np.ndarray | None:
+        """The ground truth in the sciml layout (n, n), or None."""
+        return self._read()["image"]
+
+    def support_mask(self) -> np.ndarray | None:
+        """Pixels inside the disk about the rotation centre that every projection covers (None: all)."""
+        g = self.geometry()
+        x, y = g.pixel_centres()
+        r = min(-(g.s[0] - g.ds / 2), g.s[-1] + g.ds / 2)
+        mask = (x - g.center[0]) ** 2 + (y - g.center[1]) ** 2 <= r * r
+        return None if mask.all() else mask
+
+    def test_points(self) -> np.ndarray:
+        x, y = self.geometry().pixel_centres()
+        return np.stack([x.reshape(-1), y.reshape(-1)], axis=1)
+
+    @property
+    def has_exact(self) -> bool:
+        return True
+
+    def exact(self, x: np.ndarray) -> np.ndarray:
+        """The ground-truth image as a field (NaN where the file has no image)."""
+        img = self.image()
+        if img is None:
+            return np.full(len(np.atleast_2d(x)), np.nan)
+        return image_field(img)(x)
+
+    def errors(self, solution: Solution, reference: Solution) -> dict[str, float]:
+        from operators.radon import Radon
+        from sciml import metrics
+        img = image_of(self, solution)
+        y = self.sinogram()
+        out = {"residual": float(np.linalg.norm(Radon(self.geometry()).forward(img) - y) / np.linalg.norm(y))}
+        truth = self.image()
+        if truth is not None:
+            out.update(psnr=metrics.psnr(img, truth), ssim=metrics.ssim(img, truth),
+                       rel_l2=metrics.rel_l2(img, truth))
+        return out

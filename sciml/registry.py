@@ -32,6 +32,7 @@ PROBLEMS: dict[str, Entry] = {
     "hjb": Entry("problems.semilinear:HJB", (), "Hamilton-Jacobi-Bellman with |grad u|^2, u(0, xi)"),
     "default-risk": Entry("problems.semilinear:DefaultRisk", (), "nonlinear Black-Scholes with default risk"),
     "ct": Entry("problems.tomography:CT", (), "2D parallel-beam computed tomography"),
+    "ct-data": Entry("problems.tomography:CTData", (), "CT from your own sinogram file (conventions sciml, skimage)"),
     "boltzmann-bkw": Entry("problems.boltzmann:BoltzmannBKW", (), "homogeneous Boltzmann, Maxwell molecules, BKW"),
     "boltzmann-bimodal": Entry("problems.boltzmann:BoltzmannBimodal", (), "homogeneous Boltzmann from two Maxwellians"),
     "boltzmann": Entry("problems.boltzmann:Boltzmann", (), "homogeneous Boltzmann, Maxwell molecules, from your own f0(v, xp)"),

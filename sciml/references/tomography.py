@@ -21,6 +21,12 @@ __all__ = ["FBP", "SIRT", "TV", "grad", "div", "chambolle_pock_tv"]
 _FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
 
+def _mask(problem: Problem) -> np.ndarray | None:
+    """The pixels the data determine (``ct-data``: the disk every projection covers), or None."""
+    fn = getattr(problem, "support_mask", None)
+    return fn() if fn is not None else None
+
+
 def _setup(problem: Problem, device: str = "cpu", solver: Solver | None = None):
     from operators.radon import Radon
 
@@ -40,7 +46,7 @@ class FBP(Solver):
     """
 
     name = "fbp"
-    accepts = ("ct",)
+    accepts = ("ct", "ct-data")
     cuda_engine = "numba"  # device="cuda": the projector's Numba CUDA kernels
 
     filter: Literal["ram-lak", "shepp-logan", "cosine", "hamming", "hann"] = "hann"
@@ -62,6 +68,9 @@ class FBP(Solver):
         t0 = time.perf_counter()
         radon, y = _setup(problem, device, self)
         img = self.reconstruct(radon, y)
+        mask = _mask(problem)
+        if mask is not None:  # outside the covered disk the data say nothing: zero, as skimage's iradon
+            img = img * mask
         return image_solution(img, {"wall_s": time.perf_counter() - t0})
 
 
@@ -72,7 +81,7 @@ class SIRT(Solver):
     Benson 2008), from x = 0, optionally projected onto x >= 0."""
 
     name = "sirt"
-    accepts = ("ct",)
+    accepts = ("ct", "ct-data")
     cuda_engine = "numba"
 
     iterations: int = 200
@@ -92,6 +101,9 @@ class SIRT(Solver):
         col = radon.adjoint(np.ones(g.sino_shape))
         rinv = np.where(row > 1e-12, 1.0 / np.maximum(row, 1e-12), 0.0)
         cinv = np.where(col > 1e-12, 1.0 / np.maximum(col, 1e-12), 0.0)
+        mask = _mask(problem)
+        if mask is not None:
+            cinv = cinv * mask  # pixels outside the covered disk stay 0
         x = np.zeros(g.image_shape)
         with bar(self.iterations, "sirt", progress) as pb:
             for _ in range(self.iterations):
@@ -124,9 +136,10 @@ def div(p: np.ndarray) -> np.ndarray:
 
 
 def chambolle_pock_tv(radon, y: np.ndarray, weight: float, iterations: int, nonnegative: bool = True,
-                      progress: bool = False) -> tuple[np.ndarray, dict]:
+                      progress: bool = False, mask: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """TV-regularised least squares for one sinogram (A, D) or a batch (B, A, D);
-    see :class:`TV` for the functional and step sizes."""
+    see :class:`TV` for the functional and step sizes.  ``mask`` (n, n) bool: x = 0
+    outside it (a constraint: the projection onto it is part of the prox of x)."""
     from operators.radon import power_norm
     g = radon.geometry
     na = radon.norm(iterations=50, seed=0)
@@ -152,6 +165,8 @@ def chambolle_pock_tv(radon, y: np.ndarray, weight: float, iterations: int, nonn
             x = x - tau * (adj(p) - div(q))
             if nonnegative:
                 np.maximum(x, 0.0, out=x)
+            if mask is not None:
+                x *= mask
             xbar = 2.0 * x - x_old
             if not np.isfinite(x).all():
                 raise SolverDiverged(f"tv: non-finite iterate at step {it}", step=it)
@@ -176,7 +191,7 @@ class TV(Solver):
     """
 
     name = "tv"
-    accepts = ("ct",)
+    accepts = ("ct", "ct-data")
     cuda_engine = "numba"
 
     weight: float = 1e-3
@@ -193,7 +208,8 @@ class TV(Solver):
         self.check_problem(problem)
         t0 = time.perf_counter()
         radon, y = _setup(problem, device, self)
-        x, stats = chambolle_pock_tv(radon, y, self.weight, self.iterations, self.nonnegative, progress)
+        x, stats = chambolle_pock_tv(radon, y, self.weight, self.iterations, self.nonnegative, progress,
+                                     mask=_mask(problem))
         stats["wall_s"] = time.perf_counter() - t0
         return image_solution(x, stats)
 
