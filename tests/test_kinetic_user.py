@@ -145,3 +145,25 @@ def test_spectral_rejects_a_density_negative_on_its_own_grid():
     p = Boltzmann(dim=2, f0=bump, n_check=16)  # the dip falls between the check grid's points
     with pytest.raises(InvalidProblem, match="negative"):
         Spectral(n=40).solve(p)
+
+
+def test_cli_runs_a_users_density_from_a_file_and_rejects_a_negative_one(tmp_path, capsys):
+    import json
+
+    from sciml.cli import main
+    src = tmp_path / "my_f0.py"
+    src.write_text(
+        "import math\n"
+        "from problems.boltzmann import Boltzmann\n"
+        "def f0(v, xp):\n"
+        "    return xp.exp(-((v[0] - 1) ** 2 + v[1] ** 2) / 0.8) / (0.8 * math.pi)\n"
+        "problem = Boltzmann(dim=2, t1=0.5, f0=f0)\n"
+        "def negative():\n"
+        "    return Boltzmann(dim=2, f0=lambda v, xp: xp.exp(-(v[0] ** 2 + v[1] ** 2)) - 0.01)\n")
+    rc = main(["solve", f"{src}:problem", "--solver", "spectral", "-o", "n=16", "-o", "fast=true",
+               "--reference", "spectral", "-r", "n=24", "-r", "fast=true", "--json", "--quiet"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["errors"]["mass"] <= 1e-12 and out["params"]["f0"].endswith("f0")
+    rc = main(["solve", f"{src}:negative", "--solver", "spectral", "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "negative" in err and "Traceback" not in err
