@@ -163,13 +163,15 @@ def _solve_help(args: argparse.Namespace) -> int:
         return 0
     if args.problem is not None:
         print(f"problem {args.problem} (-p KEY=VALUE):")
+        ranges = registry.field_ranges(loading.problem_class(args.problem))
         for key, tp, default in loading.problem_keys(args.problem):
-            print(f"  {key:<20} {tp:<40} default {_show(default)}")
+            print(f"  {key:<14} {tp:<32} default {_show(default):<14} {ranges.get(key, '')}".rstrip())
     if args.solver is not None:
         cls = registry.solver_class(args.solver)
         print(f"solver {args.solver} (-o KEY=VALUE):")
+        ranges = registry.field_ranges(cls)
         for key, tp, default in registry.field_help(cls):
-            print(f"  {key:<20} {tp:<40} default {_show(default)}")
+            print(f"  {key:<14} {tp:<32} default {_show(default):<14} {ranges.get(key, '')}".rstrip())
         if args.problem is not None:
             problem = loading.make_problem(args.problem, _kv(args.params, "-p"))
             why = cls.missing(problem)

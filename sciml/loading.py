@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from . import registry
 from .core import InvalidProblem, Problem, SciMLError
 
-__all__ = ["is_user_spec", "load_object", "make_problem", "problem_keys"]
+__all__ = ["is_user_spec", "load_object", "make_problem", "problem_keys", "problem_class"]
 
 
 def is_user_spec(spec: str) -> bool:
@@ -147,3 +147,13 @@ def problem_keys(spec: str, *, base: str | Path | None = None) -> list[tuple[str
     sig = inspect.signature(obj)
     return [(k, str(p.annotation) if p.annotation is not p.empty else "any",
              None if p.default is p.empty else p.default) for k, p in sig.parameters.items()]
+
+
+def problem_class(spec: str, *, base: str | Path | None = None) -> type:
+    """The Problem class behind ``spec`` (for a factory function: Problem)."""
+    if not is_user_spec(spec):
+        return registry.problem_class(spec)
+    obj = load_object(spec, base)
+    if isinstance(obj, Problem):
+        return type(obj)
+    return obj if isinstance(obj, type) else Problem

@@ -241,3 +241,40 @@ def field_help(cls: type) -> list[tuple[str, str, Any]]:
             default = f.default if f.default is not dataclasses.MISSING else None
             out.append((f.name, _describe(fields_of(cls)[f.name]), default))
     return out
+
+
+def field_ranges(cls: type) -> dict[str, str]:
+    """key -> allowed range, read from the ``check_range``/``check_choice`` calls of the
+    class's ``__post_init__`` (and its bases'), the code that enforces them.
+
+    Bounds that are expressions (``lo=self.samples``) are shown as written."""
+    import ast
+    import inspect
+    import textwrap
+    out: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        fn = klass.__dict__.get("__post_init__")
+        helper = klass.__dict__.get("_check_common")
+        for f in (fn, helper):
+            if f is None:
+                continue
+            try:
+                tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
+            except (OSError, TypeError, SyntaxError):
+                continue
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                        and node.func.id in ("check_range", "check_choice") and len(node.args) >= 3
+                        and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+                    continue
+                key = node.args[1].value.split(" ")[0]
+                kw = {k.arg: ast.unparse(k.value).replace("self.", "") for k in node.keywords}
+                if node.func.id == "check_choice":
+                    if len(node.args) >= 4:
+                        out[key] = "one of " + ast.unparse(node.args[3])
+                    continue
+                lo, hi = kw.get("lo"), kw.get("hi")
+                left = "(" if kw.get("lo_open") == "True" or lo is None else "["
+                right = ")" if kw.get("hi_open") == "True" or hi is None else "]"
+                out[key] = f"{left}{lo or '-inf'}, {hi or 'inf'}{right}"
+    return out

@@ -127,6 +127,9 @@ def test_cli_module_name_and_help(capsys):
     code, out, err = _run(["solve", f"{FILE}:ou", "--solver", "deep-kolmogorov", "--help"], capsys)
     assert code == 0
     assert "initial" in out and "time_steps" in out and "can solve this problem" in out
+    # ranges come from the validation code itself
+    code, out, err = _run(["solve", "heat", "--solver", "monte-carlo", "--help"], capsys)
+    assert code == 0 and "[1, 100000]" in out and "[samples, inf)" in out
 
 
 @pytest.mark.parametrize("args, fragment", [
