@@ -184,14 +184,17 @@ class FEM(Solver):
     ``lu`` (MUMPS), ``cg-amg`` (conjugate gradients with hypre BoomerAMG,
     relative tolerance ``rtol``), or ``auto`` (LU below 50 000 unknowns).
     Data are the problem's functions in UFL (integrated with quadrature of
-    degree 2*degree + 4; Dirichlet data interpolated into the space).  The Solution evaluates at
+    degree 2*degree + 4; Dirichlet data interpolated into the space).
+    ``parabolic`` problems are stepped to T in ``steps`` implicit steps of
+    ``scheme`` ``cn`` (Crank-Nicolson) or ``be`` (backward Euler), with
+    Newton's method for the reaction (fem_parabolic.py).  The Solution evaluates at
     points and reports FEM-norm errors against the exact solution on its own
     mesh: ``l2_fem`` = ||u - u_h||_L2, ``h1_fem`` = |u - u_h|_H1 and their
     relative versions, with quadrature degree 2*degree + 6.
     """
 
     name = "fem"
-    accepts = ("poisson", "elliptic")
+    accepts = ("poisson", "elliptic", "parabolic")
     #: a-priori convergence orders in h = 1/n, per degree (read by tests and study reports)
     orders: ClassVar[dict[int, dict[str, int]]] = {
         p: {"l2_fem": LagrangeElement(p).l2_order, "h1_fem": LagrangeElement(p).h1_order} for p in (1, 2)}
@@ -203,11 +206,15 @@ class FEM(Solver):
     linear_solver: Literal["auto", "lu", "cg-amg"] = "auto"
     rtol: float = 1e-12
     h: float = 0.0
+    steps: int = 100
+    scheme: Literal["cn", "be"] = "cn"
 
     def __post_init__(self) -> None:
         check_choice(self, "degree", self.degree, (1, 2), error=InvalidOption)
         check_range(self, "n", self.n, lo=1, error=InvalidOption)
         check_range(self, "h", self.h, lo=0, error=InvalidOption)
+        check_range(self, "steps", self.steps, lo=1, error=InvalidOption)
+        check_choice(self, "scheme", self.scheme, ("cn", "be"), error=InvalidOption)
         check_choice(self, "linear_solver", self.linear_solver, ("auto", "lu", "cg-amg"), error=InvalidOption)
         check_range(self, "rtol", self.rtol, lo=0, hi=1, lo_open=True, hi_open=True, error=InvalidOption)
 
@@ -222,6 +229,9 @@ class FEM(Solver):
         if device != "cpu":
             raise InvalidOption("fem runs on the CPU only; use --device cpu")
         mods = dolfinx_modules()
+        if hasattr(problem, "spatial"):  # parabolic: implicit time stepping
+            from .fem_parabolic import solve_parabolic
+            return solve_parabolic(self, problem, mods)
         from .fem_elliptic import solve_elliptic
         # poisson is a preset of elliptic: the same mesh, forms and solver
         sol = solve_elliptic(self, problem.elliptic() if hasattr(problem, "elliptic") else problem, mods)
