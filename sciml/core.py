@@ -1,4 +1,5 @@
-"""Core nouns of sciml: Problem, Solver, Solution, and the error classes.
+"""Core nouns of sciml: Problem, Solver, Solution (the error classes, defined in
+:mod:`sciml.errors`, are re-exported here).
 
 A :class:`Problem` is a frozen dataclass holding the mathematics (domain,
 coefficients, data, exact solution where one exists).  A :class:`Solver` is a
@@ -15,54 +16,17 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import numpy as np
 
+# the error classes live in sciml.errors (which imports nothing from the project);
+# they are re-exported here, where they have always been imported from
+from .errors import (DataError, InvalidOption, InvalidProblem, MissingDependency, SciMLError,
+                     SolverDiverged)
+
 __all__ = [
     "SciMLError", "InvalidProblem", "InvalidOption", "SolverDiverged",
     "MissingDependency", "DataError",
     "Problem", "Solver", "Solution", "check_range", "check_choice",
     "fields_of", "replace", "coerce_value", "problem_identity",
 ]
-
-
-# --------------------------------------------------------------------- errors
-class SciMLError(Exception):
-    """Base class of every error sciml raises on purpose."""
-
-    exit_code: ClassVar[int] = 1
-
-
-class InvalidProblem(SciMLError, ValueError):
-    """A problem field has a value outside its allowed range."""
-
-    exit_code = 2
-
-
-class InvalidOption(SciMLError, ValueError):
-    """A solver option is invalid, or the solver does not accept the problem."""
-
-    exit_code = 2
-
-
-class DataError(SciMLError):
-    """A data or checkpoint file is missing, corrupt or does not match."""
-
-    exit_code = 2
-
-
-class MissingDependency(SciMLError, ImportError):
-    """An optional dependency (dolfinx, deepxde, ...) is not importable."""
-
-    exit_code = 2
-
-
-class SolverDiverged(SciMLError, RuntimeError):
-    """Training or iteration produced NaN/inf or an exploding loss."""
-
-    exit_code = 3
-
-    def __init__(self, message: str, *, step: int | None = None, loss: float | None = None):
-        super().__init__(message)
-        self.step = step
-        self.loss = loss
 
 
 # ----------------------------------------------------------------- validation

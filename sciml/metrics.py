@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .core import InvalidOption
+from .errors import InvalidOption
 
 __all__ = ["rel_l2", "rel_l1", "max_error", "mean_rel_l1", "pointwise_errors",
            "value_errors", "psnr", "ssim"]

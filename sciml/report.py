@@ -35,9 +35,9 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from . import io, study
+from . import io
 from .study_plan import _digest
-from .study_store import _write_json
+from .study_store import _write_json, load_index
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _jkey(obj: Any) -> str:
 def _cells(out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The index and its cells; a stale index (a killed study) is completed
     from the cell summaries on disk."""
-    index = study.load_index(out)
+    index = load_index(out)
     cells = []
     for c in index["cells"]:
         if c["status"] == "pending":
