@@ -18,6 +18,7 @@ __all__ = ["DeepONet", "mlp"]
 
 
 def mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
+    """A fully connected network with layer widths ``sizes`` and activation ``act`` between layers."""
     layers: list[nn.Module] = []
     for k in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[k], sizes[k + 1]))

@@ -38,6 +38,7 @@ def check_modes(modes: int, n: int, padding: int = 0) -> None:
 
 
 def largest_prime_factor(n: int) -> int:
+    """The largest prime factor of ``n`` (1 for n = 1)."""
     p, f = 1, 2
     while f * f <= n:
         while n % f == 0:

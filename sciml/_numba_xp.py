@@ -49,6 +49,7 @@ def _reducer(name: str, np_fn: Callable[..., Any], start: float, combine: Callab
 
 
 def make_namespace() -> types.ModuleType:
+    """A NumPy-like ``xp`` namespace whose functions Numba compiles inline (reductions as loops)."""
     import numba
     add = numba.njit(inline="always")(lambda x, y: x + y)
     mul = numba.njit(inline="always")(lambda x, y: x * y)

@@ -281,6 +281,7 @@ def _cmd_data(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sciml`` command with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     try:

@@ -37,6 +37,7 @@ def available_memory() -> int:
 
 
 def fmt_bytes(n: float) -> str:
+    """A byte count as a short human-readable string (``1.5 GB``)."""
     for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
         if abs(n) < 1024 or unit == "PB":
             return f"{n:.3g} {unit}"

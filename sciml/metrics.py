@@ -31,16 +31,19 @@ def _pair(approx, exact) -> tuple[np.ndarray, np.ndarray]:
 
 
 def rel_l2(approx, exact) -> float:
+    """Relative discrete L2 error ||approx - exact||_2 / ||exact||_2."""
     a, e = _pair(approx, exact)
     return float(np.linalg.norm(a - e) / np.linalg.norm(e))
 
 
 def rel_l1(approx, exact) -> float:
+    """Relative discrete L1 error ||approx - exact||_1 / ||exact||_1."""
     a, e = _pair(approx, exact)
     return float(np.sum(np.abs(a - e)) / np.sum(np.abs(e)))
 
 
 def max_error(approx, exact) -> float:
+    """Absolute maximum error max |approx - exact|."""
     a, e = _pair(approx, exact)
     return float(np.max(np.abs(a - e)))
 

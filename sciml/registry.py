@@ -18,6 +18,8 @@ from .core import InvalidOption, InvalidProblem, MissingDependency, Problem, Sol
 
 @dataclass(frozen=True)
 class Entry:
+    """A registry entry: where the class lives, the modules it needs, a one-line summary."""
+
     target: str                 # "module:Class"
     needs: tuple[str, ...] = ()  # importable modules it requires
     summary: str = ""
@@ -119,10 +121,12 @@ def load(kind: str, name: str) -> Any:
 
 
 def problem_class(name: str) -> type[Problem]:
+    """The Problem class registered as ``name`` (imported on first use)."""
     return load("problem", name)
 
 
 def solver_class(name: str) -> type[Solver]:
+    """The Solver class registered as ``name`` (imported on first use)."""
     return load("solver", name)
 
 
@@ -226,10 +230,12 @@ def build(cls: type, values: dict[str, Any], *, what: str, error: type) -> Any:
 
 
 def make_problem(name: str, **values: Any) -> Problem:
+    """The registered problem ``name`` with its fields set from ``values`` (strings are parsed)."""
     return build(problem_class(name), values, what="problem (-p)", error=InvalidProblem)
 
 
 def make_solver(name: str, **values: Any) -> Solver:
+    """The registered solver ``name`` with its options set from ``values`` (strings are parsed)."""
     return build(solver_class(name), values, what="option (-o)", error=InvalidOption)
 
 

@@ -17,6 +17,7 @@ def torch_device(device: str):
 
 
 def torch_dtype(name: str):
+    """The torch dtype named ``float32`` or ``float64``."""
     import torch
     table = {"float32": torch.float32, "float64": torch.float64}
     if name not in table:
@@ -40,6 +41,7 @@ def check_loss(loss: float, step: int, *, solver: str, limit: float = 1e12) -> N
 
 
 def count_parameters(module) -> int:
+    """Number of scalar parameters of a torch module."""
     return int(sum(p.numel() for p in module.parameters()))
 
 

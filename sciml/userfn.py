@@ -33,6 +33,7 @@ def is_number(value: Any) -> bool:
 
 
 def describe(fn: Any) -> str:
+    """A user function's name for messages (its qualified name, else its repr)."""
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 

@@ -220,3 +220,51 @@ def test_the_import_walker_sees_relative_and_function_level_imports():
     assert any(e.source == "sciml.metrics" or e.source == "sciml.evaluate" for e in edges)
     assert any(e.source == "sciml.evaluate" and e.target == "sciml.core" and e.module_level for e in edges)
     assert any(not e.module_level for e in edges)
+
+
+# ------------------------------------------------------------------ docstrings
+def _public_definitions(name: str) -> list[tuple[str, int, bool]]:
+    """(name, line, has docstring) of each public function and class a module defines.
+
+    Public means listed in ``__all__`` when the module has one, else a top-level name
+    without a leading underscore.  Names a module only re-exports are checked where
+    they are defined; constants carry no docstring and are not checked.
+    """
+    tree = ast.parse(MODULES[name].read_text())
+    exported: list[str] | None = None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
+                                                for t in node.targets):
+            exported = [ast.literal_eval(e) for e in node.value.elts]   # a literal list, by convention
+    out = []
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        public = node.name in exported if exported is not None else not node.name.startswith("_")
+        if public:
+            out.append((node.name, node.lineno, ast.get_docstring(node) is not None))
+    return out
+
+
+def undocumented() -> list[tuple[str, int, str]]:
+    """(path, line, name) of every public function and class without a docstring."""
+    return [(str(MODULES[m].relative_to(ROOT)), line, n)
+            for m in sorted(MODULES) for n, line, ok in _public_definitions(m) if not ok]
+
+
+#: public names in modules being reworked elsewhere that still lack a docstring
+#: (``path name``); an entry that has gained one fails the test, so the list only shrinks
+KNOWN_UNDOCUMENTED = {
+    "problems/operator_data.py h1_per_sample_1d",
+    "sciml/references/fem_parabolic.py solve_parabolic",
+}
+
+
+def test_every_public_function_and_class_has_a_docstring():
+    found = undocumented()
+    missing = [f"{path}:{line} {name}" for path, line, name in found
+               if f"{path} {name}" not in KNOWN_UNDOCUMENTED]
+    assert not missing, f"{len(missing)} public names without a docstring:\n" + "\n".join(missing)
+    keys = {f"{path} {name}" for path, _, name in found}
+    gone = [k for k in KNOWN_UNDOCUMENTED if k not in keys and (ROOT / k.split(" ")[0]).exists()]
+    assert not gone, f"documented now; remove from KNOWN_UNDOCUMENTED: {gone}"
