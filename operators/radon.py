@@ -43,7 +43,7 @@ import numpy as np
 from sciml.core import InvalidOption, InvalidProblem
 
 __all__ = ["Geometry", "Radon", "TorchRadon", "FILTERS", "fbp", "fbp_filter", "filter_sinogram",
-           "fbp_scale", "power_norm"]
+           "fbp_scale", "power_norm", "projector"]
 
 FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
@@ -217,6 +217,9 @@ class Radon:
     _responses: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if type(self.geometry).__name__ == "FanGeometry":
+            raise InvalidOption("radon: a fan-beam geometry needs operators.fanbeam.FanRadon "
+                                "(operators.radon.projector picks the right one)")
         th = self.geometry.theta
         object.__setattr__(self, "_trig", (np.cos(th), np.sin(th), self.geometry.s0))
         object.__setattr__(self, "_responses", {})
@@ -298,6 +301,15 @@ class Radon:
         """||A||_2 by power iteration on A^T A (see :func:`power_norm`)."""
         return power_norm(lambda v: self.adjoint(self.forward(v)), self.geometry.image_shape,
                           iterations=iterations, seed=seed)
+
+
+def projector(geometry: Any, device: str = "cpu") -> Any:
+    """The Numba projector of a geometry: :class:`Radon` (parallel beam) or
+    :class:`operators.fanbeam.FanRadon` (fan beam)."""
+    if type(geometry).__name__ == "FanGeometry":
+        from .fanbeam import FanRadon
+        return FanRadon(geometry, device=device)
+    return Radon(geometry, device=device)
 
 
 def power_norm(normal_op, shape: tuple[int, ...], *, iterations: int = 50, seed: int = 0) -> float:
@@ -538,6 +550,9 @@ def fbp(radon: Radon, sino: np.ndarray, filter: str = "ram-lak", frequency_scali
     footprint of width h m under-samples the detector for oblique angles).
     """
     from . import _radon_numba as k
+    if type(radon).__name__ == "FanRadon":  # flat-detector fan beam: operators.fanbeam.fan_fbp
+        from .fanbeam import fan_fbp
+        return fan_fbp(radon, sino, filter, frequency_scaling)
     g = radon.geometry
     sino = np.asarray(sino)
     g.check_sino(sino)

@@ -58,7 +58,10 @@ class CT(Problem):
     n: int = 128
     angles: int = 30
     angle_range: float = 180.0
-    detectors: int | None = None          # None: ceil(sqrt(2) n)
+    detectors: int | None = None          # None: ceil(sqrt(2) n) (fan: enough for the circle of radius sqrt 2)
+    beam: Literal["parallel", "fan"] = "parallel"
+    source_distance: float = 4.0          # fan beam: centre to source (> sqrt 2)
+    detector_distance: float = 4.0        # fan beam: centre to the flat detector
     phantom: Literal["shepp-logan", "ellipses", "disk"] = "shepp-logan"
     noise: Literal["none", "gaussian", "poisson"] = "gaussian"
     noise_level: float = 0.025
@@ -74,6 +77,9 @@ class CT(Problem):
         if self.detectors is not None:
             check_range(self, "detectors", self.detectors, lo=1, hi=100000)
         check_choice(self, "phantom", self.phantom, PHANTOMS)
+        check_choice(self, "beam", self.beam, ("parallel", "fan"))
+        check_range(self, "source_distance", self.source_distance, lo=math.sqrt(2.0), lo_open=True)
+        check_range(self, "detector_distance", self.detector_distance, lo=0.0)
         check_choice(self, "noise", self.noise, NOISES)
         check_range(self, "noise_level", self.noise_level, lo=0)
         check_range(self, "photons", self.photons, lo=0, lo_open=True)
@@ -85,7 +91,12 @@ class CT(Problem):
 
     # ------------------------------------------------------------ geometry
     def geometry(self):
-        """The reconstruction geometry (operators.radon.Geometry)."""
+        """The reconstruction geometry (operators.radon.Geometry, or operators.fanbeam.FanGeometry)."""
+        if self.beam == "fan":
+            from operators.fanbeam import FanGeometry
+            return FanGeometry(int(self.n), int(self.angles), float(self.source_distance),
+                               float(self.detector_distance), int(self.detectors or 0),
+                               angle_range=float(self.angle_range))
         from operators.radon import Geometry
         return Geometry(int(self.n), int(self.angles), float(self.angle_range), int(self.detectors or 0))
 
@@ -115,12 +126,12 @@ class CT(Problem):
 
     @cached_property
     def _clean(self) -> np.ndarray:
-        from operators.radon import Radon
+        from operators.radon import projector
         g = self.geometry()
         if self.inverse_crime:
-            y = Radon(g).forward(self.image())
+            y = projector(g).forward(self.image())
         else:
-            y = Radon(g.refined(int(self.oversample))).forward(self._images[0])
+            y = projector(g.refined(int(self.oversample))).forward(self._images[0])
         y.setflags(write=False)
         return y
 

@@ -28,13 +28,13 @@ def _mask(problem: Problem) -> np.ndarray | None:
 
 
 def _setup(problem: Problem, device: str = "cpu", solver: Solver | None = None):
-    from operators.radon import Radon
+    from operators.radon import projector
 
     from ..device import resolve_device
     g = problem.geometry()
     y = np.asarray(problem.sinogram(), dtype=np.float64)
     g.check_sino(y)
-    return Radon(g, device=resolve_device(device, solver)), y
+    return projector(g, device=resolve_device(device, solver)), y
 
 
 @dataclass(frozen=True)
