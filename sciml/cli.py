@@ -1,4 +1,4 @@
-"""The ``sciml`` command (contract in DESIGN.md).
+"""The ``sciml`` command (its contract: docs/architecture.md and the README).
 
 Exit status: 0 success; 2 bad input (one line on stderr, no traceback);
 3 the solver failed; 1 anything unexpected.

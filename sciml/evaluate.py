@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Record", "evaluate", "solve_timed", "check_finite", "JSON_KEYS"]
 
-#: The keys of ``sciml solve --json`` (the CLI contract in DESIGN.md).
+#: The keys of ``sciml solve --json`` (the CLI contract; see docs/architecture.md).
 JSON_KEYS = ("problem", "params", "solver", "options", "reference", "seed", "device",
              "errors", "value", "reference_value", "wall_s", "reference_wall_s", "versions")
 

@@ -1,4 +1,4 @@
-"""The command-line contract of DESIGN.md: JSON keys, exit codes, one-line errors."""
+"""The command-line contract (docs/architecture.md): JSON keys, exit codes, one-line errors."""
 import json
 import subprocess
 import sys
