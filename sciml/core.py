@@ -25,7 +25,7 @@ __all__ = [
     "SciMLError", "InvalidProblem", "InvalidOption", "SolverDiverged",
     "MissingDependency", "DataError",
     "Problem", "Solver", "Solution", "check_range", "check_choice",
-    "fields_of", "replace", "coerce_value", "problem_identity",
+    "fields_of", "replace", "coerce_value", "literal_choice", "problem_identity",
 ]
 
 
@@ -47,13 +47,7 @@ def coerce_value(tp: Any, value: Any) -> Any:
             return None
         return coerce_value(inner[0], value) if len(inner) == 1 else value
     if origin is typing.Literal:
-        for a in args:
-            try:
-                if coerce_value(type(a), value) == a:
-                    return a
-            except ValueError:
-                pass
-        raise ValueError("expected one of " + ", ".join(map(str, args)))
+        return literal_choice(args, value, coerce_value)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -73,6 +67,22 @@ def coerce_value(tp: Any, value: Any) -> Any:
     if tp is str and not isinstance(value, str):
         raise ValueError("expected a string")
     return value
+
+
+def literal_choice(choices: tuple[Any, ...], value: Any, convert: Callable[[type, Any], Any]) -> Any:
+    """The choice of a ``Literal[...]`` that ``value`` stands for: the first ``a`` with
+    ``convert(type(a), value) == a``, else ValueError listing the choices.
+
+    ``convert`` is :func:`coerce_value` for Python and TOML values and
+    ``registry.parse_value`` for text, so both read a choice the same way.
+    """
+    for a in choices:
+        try:
+            if convert(type(a), value) == a:
+                return a
+        except ValueError:
+            pass
+    raise ValueError("expected one of " + ", ".join(map(str, choices)))
 
 
 def _check_type(obj: Any, owner: str, key: str, value: Any, error: type[SciMLError]) -> Any:

@@ -13,7 +13,8 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .core import InvalidOption, InvalidProblem, MissingDependency, Problem, Solver, coerce_value, fields_of
+from .core import (InvalidOption, InvalidProblem, MissingDependency, Problem, Solver, coerce_value, fields_of,
+                   literal_choice)
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,7 @@ def parse_value(tp: Any, text: str) -> Any:
     if tp is Any:
         return text
     if origin is Literal:
-        for a in args:
-            try:
-                if parse_value(type(a), text) == a:
-                    return a
-            except ValueError:
-                pass
-        raise ValueError("expected one of " + ", ".join(map(str, args)))
+        return literal_choice(args, text, parse_value)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", typing.Union)):
         if text.strip().lower() in ("none", "null", "") and type(None) in args:
             return None
