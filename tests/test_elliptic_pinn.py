@@ -65,3 +65,18 @@ def test_hard_dirichlet_needs_dirichlet_on_the_whole_boundary():
         PINN(hard_dirichlet=True, adam_steps=1, lbfgs_steps=0).solve(p)
     with pytest.raises(InvalidOption):
         PINN(hard_dirichlet="yes")
+
+
+def test_space_time_pinn_with_hard_initial_and_boundary_values():
+    from problems.domains import Interval
+    from problems.parabolic import Parabolic
+    heat = Parabolic(domain=Interval(0, 1), T=0.1, initial=lambda x, xp: xp.sin(xp.pi * x[0]), dirichlet=0.0,
+                     exact_solution=lambda x, t, xp: xp.exp(-xp.pi ** 2 * t) * xp.sin(xp.pi * x[0]), x0=(0.5,))
+    rec = evaluate(heat, PINN(hard_dirichlet=True, width=20, depth=3, n_domain=300, adam_steps=300,
+                              lbfgs_steps=500), "exact", seed=0)
+    # seeds 0, 1, 2 measured 2.2e-5, 5.0e-5, 1.8e-5 (soft constraints: 1.2-2.3e-2); bound 4x the worst
+    assert rec.errors["rel_l2"] < 2e-4
+    # hard needs u0 = g on the boundary
+    bad = Parabolic(domain=Interval(0, 1), T=0.1, initial=1.0, dirichlet=0.0)
+    with pytest.raises(InvalidOption, match="initial = dirichlet"):
+        PINN(hard_dirichlet=True, adam_steps=1, lbfgs_steps=0).solve(bad)

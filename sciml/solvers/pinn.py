@@ -91,7 +91,7 @@ class PINN(Solver):
     """
 
     name = "pinn"
-    accepts = ("poisson", "elliptic")
+    accepts = ("poisson", "elliptic", "parabolic")
     learned = True
 
     width: int = 32
@@ -127,6 +127,9 @@ class PINN(Solver):
     def build(self, problem: Problem, dde: Any) -> Any:
         """The DeepXDE Model (data + network) for ``problem``; not yet compiled."""
         import torch
+        if hasattr(problem, "spatial"):  # a Parabolic problem: space-time collocation
+            from .pinn_elliptic import build_parabolic
+            return build_parabolic(self, problem, dde)
         if hasattr(problem, "conditions"):  # an Elliptic problem (poisson keeps its own model below)
             from .pinn_elliptic import build_elliptic
             return build_elliptic(self, problem, dde)
@@ -170,9 +173,11 @@ class PINN(Solver):
         net = model.net
 
         def evaluate(x: np.ndarray) -> np.ndarray:
+            x = np.asarray(x, dtype=float)[:, : problem.d]
+            if hasattr(problem, "spatial"):  # a parabolic problem: the answer is u(T, .)
+                x = np.concatenate([x, np.full((len(x), 1), problem.T)], axis=1)
             with torch.no_grad():
-                xt = torch.as_tensor(np.asarray(x, dtype=float)[:, : problem.d],
-                                     dtype=next(net.parameters()).dtype)
+                xt = torch.as_tensor(x, dtype=next(net.parameters()).dtype)
                 return net(xt).cpu().numpy().reshape(-1).astype(float)
 
         n_params = int(sum(p.numel() for p in net.parameters()))

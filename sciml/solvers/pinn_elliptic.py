@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core import InvalidOption
 
-__all__ = ["geometry", "build_elliptic"]
+__all__ = ["geometry", "build_elliptic", "build_parabolic"]
 
 
 def geometry(dde: Any, domain: Any) -> Any:
@@ -35,20 +35,20 @@ def geometry(dde: Any, domain: Any) -> Any:
     raise InvalidOption(f"pinn: domain {type(domain).__name__} is not supported; use Interval, Box, Disk or Polygon")
 
 
-def _torch_values(fn: Any, x: Any, torch: Any) -> Any:
-    """fn at torch points x (N, d) as a column (N, 1)."""
-    v = fn(x.T, torch)
+def _torch_values(fn: Any, x: Any, torch: Any, d: int | None = None) -> Any:
+    """fn at torch points x (N, d) as a column (N, 1) (only the first d columns are passed)."""
+    v = fn(x[:, :d].T if d is not None else x.T, torch)
     if not torch.is_tensor(v):
         v = torch.full((x.shape[0],), float(v), dtype=x.dtype, device=x.device)
     return v.reshape(-1, 1) if v.ndim else v.expand(x.shape[0]).reshape(-1, 1)
 
 
 def _flux(problem: Any, x: Any, u: Any, torch: Any) -> tuple[Any, Any]:
-    """(grad u (N, d), A grad u (N, d)) at points x."""
+    """(grad u (N, d + 1 if x carries time), A grad_x u (N, d)) at inputs x (N, d) or (N, d + 1)."""
     d = problem.d
     grad = torch.autograd.grad(u, x, grad_outputs=torch.ones_like(u), create_graph=True)[0]
     A = problem.coefficient
-    val = A(x.T, torch) if callable(A) else A
+    val = A(x[:, :d].T, torch) if callable(A) else A
     if isinstance(val, (list, tuple, np.ndarray)) or (torch.is_tensor(val) and val.ndim >= 2):
         cols = []
         for i in range(d):
@@ -62,13 +62,12 @@ def _flux(problem: Any, x: Any, u: Any, torch: Any) -> tuple[Any, Any]:
     a = val if torch.is_tensor(val) else float(val)
     if torch.is_tensor(a):
         a = a.reshape(-1, 1)
-    return grad, a * grad
+    return grad, a * grad[:, :d]
 
 
 def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
     """The DeepXDE Model (data + network) for an Elliptic problem; not compiled."""
     import torch
-    from problems.elliptic_problem import ALL, REST
     d = problem.d
     geom = geometry(dde, problem.domain)
 
@@ -83,8 +82,25 @@ def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
             res = res + _torch_values(as_fn(problem.reaction), x, torch) * u
         return res
 
-    parts = problem.parts()
-    conditions = problem.conditions()
+    bcs = _conditions(pinn, problem, problem, geom, dde, torch)
+    dirichlet = problem.conditions_of("dirichlet")
+    hard = pinn.hard_dirichlet
+    n_boundary = 0 if hard and not bcs else pinn.n_boundary
+    data = dde.data.PDE(geom, pde, bcs, num_domain=pinn.n_domain, num_boundary=n_boundary,
+                        train_distribution=pinn.sampler)
+    net = dde.nn.FNN([d] + [pinn.width] * pinn.depth + [1], pinn.activation, "Glorot normal")
+    if hard:
+        g, phi = dirichlet[0].g, problem.domain.distance
+        net.apply_output_transform(lambda x, y: _torch_values(g, x, torch) + phi(x.T, torch).reshape(-1, 1) * y)
+    return dde.Model(data, net)
+
+
+def _conditions(pinn: Any, problem: Any, spatial: Any, geom: Any, dde: Any, torch: Any) -> list[Any]:
+    """DeepXDE boundary conditions of the spatial problem (Dirichlet ones omitted when hard)."""
+    from problems.elliptic_problem import ALL, REST
+    d = spatial.d
+    parts = spatial.parts()
+    conditions = spatial.conditions()
     named = [parts[bc.part] for bc in conditions if bc.part not in (REST, ALL)]
     if any(not callable(p) for p in named):
         raise InvalidOption("pinn: boundary parts given by mesh tags are not supported; use predicates")
@@ -97,7 +113,7 @@ def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
         pred = parts[name]
         return lambda x, on_b: on_b and bool(pred(x, np))
 
-    dirichlet = problem.conditions_of("dirichlet")
+    dirichlet = spatial.conditions_of("dirichlet")
     hard = pinn.hard_dirichlet
     if hard and not (len(dirichlet) == 1 and dirichlet[0].part == ALL):
         raise InvalidOption("pinn: hard_dirichlet=true needs a Dirichlet condition on the whole boundary "
@@ -108,28 +124,66 @@ def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
             if hard:
                 continue
             bcs.append(dde.icbc.DirichletBC(
-                geom, (lambda g: lambda X: np.broadcast_to(np.asarray(g(X.T, np), dtype=float),
+                geom, (lambda g: lambda X: np.broadcast_to(np.asarray(g(X[:, :d].T, np), dtype=float),
                                                            X.shape[:1])[:, None])(bc.g), on_part(bc.part)))
         else:
             def residual(inputs: Any, outputs: Any, X: np.ndarray, bc: Any = bc) -> Any:
                 _, flux = _flux(problem, inputs, outputs, torch)
                 n = torch.as_tensor(geom.boundary_normal(X), dtype=inputs.dtype, device=inputs.device)
-                r = torch.sum(flux * n, dim=1, keepdim=True) - _torch_values(bc.g, inputs, torch)
+                r = torch.sum(flux * n[:, :d], dim=1, keepdim=True) - _torch_values(bc.g, inputs, torch, d)
                 if bc.kind == "robin":
-                    r = r + _torch_values(bc.alpha, inputs, torch) * outputs
+                    r = r + _torch_values(bc.alpha, inputs, torch, d) * outputs
                 return r
             bcs.append(dde.icbc.OperatorBC(geom, residual, on_part(bc.part)))
 
-    n_boundary = 0 if hard and not bcs else pinn.n_boundary
-    data = dde.data.PDE(geom, pde, bcs, num_domain=pinn.n_domain, num_boundary=n_boundary,
-                        train_distribution=pinn.sampler)
-    net = dde.nn.FNN([d] + [pinn.width] * pinn.depth + [1], pinn.activation, "Glorot normal")
-    if hard:
-        g, phi = dirichlet[0].g, problem.domain.distance
-        net.apply_output_transform(lambda x, y: _torch_values(g, x, torch) + phi(x.T, torch).reshape(-1, 1) * y)
-    return dde.Model(data, net)
+    return bcs
 
 
 def as_fn(value: Any) -> Any:
     from problems.elliptic_problem import as_function
     return as_function(value)
+
+
+def build_parabolic(pinn: Any, problem: Any, dde: Any) -> Any:
+    """The DeepXDE Model for a Parabolic problem on (space) x (0, T]: inputs (x, t).
+
+    Residual u_t - div(A grad_x u) + r(u) - f; the initial condition is a misfit
+    term, or with ``hard_dirichlet`` (a Dirichlet condition g on the whole
+    boundary with u0 = g there) built in: u = u0(x) + t phi(x) N(x, t), the
+    construction of DeepXDE's Allen-Cahn example."""
+    import torch
+    spatial = problem.spatial()
+    d = problem.d
+    geom = geometry(dde, problem.domain)
+    geomtime = dde.geometry.GeometryXTime(geom, dde.geometry.TimeDomain(0.0, problem.T))
+    r, f, u0 = problem.reaction_fn(), as_fn(problem.source), problem.initial_fn()
+
+    def pde(X: Any, u: Any) -> Any:
+        grad, flux = _flux(problem, X, u, torch)
+        div = 0.0
+        for k in range(d):
+            div = div + torch.autograd.grad(flux[:, k], X, grad_outputs=torch.ones_like(flux[:, k]),
+                                            create_graph=True)[0][:, k:k + 1]
+        return grad[:, d:d + 1] - div + r(u, torch) - _torch_values(f, X, torch, d)
+
+    bcs = _conditions(pinn, problem, spatial, geomtime, dde, torch)
+    hard = pinn.hard_dirichlet
+    if hard:
+        g = spatial.conditions_of("dirichlet")[0].g
+        xb = geom.uniform_boundary_points(64).T
+        mismatch = np.max(np.abs(np.asarray(u0(xb, np), dtype=float) - np.asarray(g(xb, np), dtype=float)))
+        if mismatch > 1e-8:
+            raise InvalidOption(f"pinn: hard_dirichlet=true needs initial = dirichlet on the boundary (they differ "
+                                f"by {mismatch:.3g}); use soft constraints")
+    else:
+        bcs.append(dde.icbc.IC(geomtime, lambda X: np.broadcast_to(
+            np.asarray(u0(X[:, :d].T, np), dtype=float), X.shape[:1])[:, None], lambda _x, on_initial: on_initial))
+    n_b = 0 if hard and not bcs else pinn.n_boundary
+    data = dde.data.TimePDE(geomtime, pde, bcs, num_domain=pinn.n_domain, num_boundary=n_b,
+                            num_initial=0 if hard else pinn.n_boundary, train_distribution=pinn.sampler)
+    net = dde.nn.FNN([d + 1] + [pinn.width] * pinn.depth + [1], pinn.activation, "Glorot normal")
+    if hard:
+        phi = problem.domain.distance
+        net.apply_output_transform(lambda X, y: _torch_values(u0, X, torch, d)
+                                   + X[:, d:d + 1] * phi(X[:, :d].T, torch).reshape(-1, 1) * y)
+    return dde.Model(data, net)
