@@ -104,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--scheduler", default=None)
     st.add_argument("--resume", action="store_true")
     st.add_argument("--fail-fast", action="store_true")
+    st.add_argument("--allow-large", action="store_true",
+                    help="lift the declared size limits (steps, samples, unknowns); memory is still checked")
     st.add_argument("--quiet", action="store_true")
 
     rp = sub.add_parser("report", help="write DIR/report.md and figures for a study")
@@ -226,7 +228,7 @@ def _cmd_study(args: argparse.Namespace) -> int:
     args.out = Path(args.out)
     result = study.run(args.spec, out=args.out, executor=args.executor, workers=args.workers,
                        scheduler=args.scheduler, resume=args.resume, fail_fast=args.fail_fast,
-                       progress=(not args.quiet) and sys.stderr.isatty())
+                       progress=(not args.quiet) and sys.stderr.isatty(), allow_large=args.allow_large)
     print(result.report or args.out / "report.md")
     if result.failed:  # the study went on; the exit status still says not everything ran
         print(f"sciml: {len(result.failed)} of {len(result.cells)} cells failed; they are listed in the "

@@ -112,3 +112,17 @@ def ssim(image, truth, data_range: float | None = None, sigma: float = 1.5) -> f
     cxt = cov_norm * (f(x * t) - mx * mt)
     s = ((2 * mx * mt + c1) * (2 * cxt + c2)) / ((mx ** 2 + mt ** 2 + c1) * (vx + vt + c2))
     return float(s.mean())
+
+
+#: every error name a problem of the catalogue (``Problem.errors``) or a solver's
+#: ``extra_errors`` reports; a study's ``metrics`` must name some of these
+NAMES = ("rel_l2", "rel_l1", "max", "rel_error", "abs_error", "psnr", "ssim", "residual",
+         "rel_l2_max", "h1", "rel_max", "mass", "momentum", "energy", "moments_rel", "moments_rel_max",
+         "alpha_rel", "h_rel", "l2_fem", "h1_fem", "rel_l2_fem", "rel_h1_fem",
+         "train_s", "infer_s_per_sample", "fem_s_per_sample")
+
+
+def is_metric_name(name: str) -> bool:
+    """True for a name in :data:`NAMES` or a per-resolution ``rel_l2@resN`` (Darcy)."""
+    import re
+    return name in NAMES or re.fullmatch(r"rel_l2@res\d+", name) is not None

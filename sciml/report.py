@@ -36,7 +36,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from . import io
-from .study_plan import _digest
+from .study_plan import StudyError, _digest
 from .study_store import _write_json, load_index
 
 log = logging.getLogger(__name__)
@@ -98,19 +98,57 @@ def _jkey(obj: Any) -> str:
 
 
 # ================================================================= analysis
+#: what every cell summary of an index holds (``_Cell.summary``); a done one also errors and wall_s
+_CELL_KEYS = ("id", "status", "problem", "problem_spec", "kind", "params", "reference", "solver",
+              "solver_spec", "options", "seed")
+_STATUSES = ("done", "failed", "pending")
+
+
+def _cell_problem(c: Any) -> str | None:
+    """What is wrong with a cell summary (None: nothing)."""
+    if not isinstance(c, dict):
+        return f"is {type(c).__name__}, not a summary"
+    missing = [k for k in _CELL_KEYS if k not in c]
+    if missing:
+        return f"lacks {', '.join(map(repr, missing))}"
+    if c["status"] not in _STATUSES:
+        return f"has status={c['status']!r}; allowed: {', '.join(_STATUSES)}"
+    if not isinstance(c["params"], dict) or not isinstance(c["options"], dict):
+        return "has params or options that are not tables"
+    if c["status"] == "done" and not (isinstance(c.get("errors"), dict) and "wall_s" in c):
+        return "is done but lacks its errors or wall_s"
+    return None
+
+
+def _on_disk(out: Path, c: Any) -> dict[str, Any] | None:
+    """The cell's own summary file, when it is sound."""
+    cid = c.get("id") if isinstance(c, dict) else None
+    if not isinstance(cid, str) or not cid.isalnum():
+        return None
+    try:
+        s = json.loads((out / "cells" / f"{cid}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return s if _cell_problem(s) is None else None
+
+
 def _cells(out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The index and its cells; a stale index (a killed study) is completed
-    from the cell summaries on disk."""
+    from the cell summaries on disk.  A damaged index is a StudyError (exit 2)."""
     index = load_index(out)
+    path = Path(out) / "index.json"
+    again = "; re-run the study (sciml study FILE --out DIR) to rebuild it"
+    if not isinstance(index.get("cells"), list):
+        raise StudyError(f"{path} has no list of 'cells'{again}")
+    if not isinstance(index.get("spec"), dict):
+        raise StudyError(f"{path} has no 'spec' table{again}")
     cells = []
-    for c in index["cells"]:
-        if c["status"] == "pending":
-            meta = out / "cells" / f"{c['id']}.json"
-            if meta.exists():
-                try:
-                    c = json.loads(meta.read_text())
-                except ValueError:
-                    pass
+    for k, c in enumerate(index["cells"]):
+        if isinstance(c, dict) and c.get("status") == "pending" or _cell_problem(c) is not None:
+            c = _on_disk(out, c) or c
+        why = _cell_problem(c)
+        if why is not None:
+            raise StudyError(f"{path}: cell #{k + 1} {why}{again}")
         cells.append(c)
     return index, cells
 
@@ -278,9 +316,17 @@ def _rate_table(p: Mapping[str, Any]) -> list[str]:
 
 def write(out: str | os.PathLike) -> Path:
     """Write ``out/analysis.json``, ``out/report.md`` and ``out/figures/*.png``; return report.md's path."""
-    from . import report_figures as figs
     out = Path(out)
     a = analyse(out)
+    try:
+        return _write(out, a)
+    except OSError as exc:  # a read-only or full study folder: the analysis is fine, the disk is not
+        raise StudyError(f"cannot write the report into {out}: {exc.strerror or exc} "
+                         f"({exc.filename or out}); make the folder writable or copy it") from None
+
+
+def _write(out: Path, a: dict[str, Any]) -> Path:
+    from . import report_figures as figs
     _write_json(out / "analysis.json", a)
     (out / "figures").mkdir(exist_ok=True)
     c = a["counts"]

@@ -146,14 +146,13 @@ def _varying_options(p: Mapping[str, Any], spec: str) -> list[str]:
 def _best_runs(out: Path, p: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(label, plot arrays) of the lowest-error run of each solver (by the primary
     metric, or the solver's first metric in the study's focus list it reports)."""
-    import json
     from . import io
+    from .study_store import _read_summary
     best: dict[str, tuple[float, str, dict[str, Any]]] = {}
     for cid in p["cells"]:
-        meta = out / "cells" / f"{cid}.json"
-        if not meta.exists():
+        c = _read_summary(out, "cells", cid)  # done and intact (its HDF5 checksum), else None
+        if c is None:
             continue
-        c = json.loads(meta.read_text())
         errors = c.get("errors") or {}
         m = next((k for k in [p["primary"], *p.get("focus", [])] if errors.get(k) is not None), None)
         if c.get("status") != "done" or not c.get("plot") or m is None:

@@ -116,13 +116,15 @@ def _executor(executor: str, workers: int, scheduler: str | None, timeout: float
 def run(spec: str | os.PathLike | Mapping[str, Any], *, out: str | os.PathLike,
         executor: str = "local", workers: int = 1, scheduler: str | None = None,
         resume: bool = False, fail_fast: bool = False, progress: bool = False,
-        report: bool = True, connect_timeout: float = 10.0) -> StudyResult:
+        report: bool = True, connect_timeout: float = 10.0, allow_large: bool = False) -> StudyResult:
     """Run a study (TOML path or dict) into the folder ``out``; see the module docstring.
 
     Everything is validated before any cell runs (:class:`StudyError`, exit 2).
     Complete cells in ``out`` are skipped.  A failed cell is recorded and the
     study goes on, unless ``fail_fast`` (then :class:`CellFailed`, exit 3).
-    Writes ``out/report.md`` at the end unless ``report=False``.
+    Writes ``out/report.md`` at the end unless ``report=False``.  Sizes are
+    checked as ``sciml solve`` checks them; ``allow_large`` lifts the declared
+    limits (not the memory check).
     """
     out = Path(out)
     if executor not in ("local", "dask"):
@@ -131,7 +133,15 @@ def run(spec: str | os.PathLike | Mapping[str, Any], *, out: str | os.PathLike,
         raise StudyError(f"workers={workers!r}; give a positive integer")
     if scheduler and executor != "dask":
         raise StudyError("--scheduler needs --executor dask")
-    plan_ = plan(spec)
+    plan_ = plan(spec, allow_large=allow_large)
+    if executor == "local" and plan_.spec["device"] != "cpu":  # a remote cluster may have GPUs we lack
+        from .core import SciMLError
+        from .device import resolve_device
+        for cell in plan_.cells:
+            try:
+                resolve_device(plan_.spec["device"], cell.solver)
+            except SciMLError as exc:
+                raise StudyError(f"{plan_.source}: {exc}") from None
     _prepare_dir(out, plan_, resume)
     ex = _executor(executor, workers, scheduler, connect_timeout)
     try:
@@ -139,7 +149,7 @@ def run(spec: str | os.PathLike | Mapping[str, Any], *, out: str | os.PathLike,
         if plan_.text is not None:
             with io.atomic_path(out / "study.toml") as tmp:
                 tmp.write_text(plan_.text)
-        summaries = _drive(plan_, out, ex, fail_fast=fail_fast, progress=progress)
+        summaries = _drive(plan_, out, ex, fail_fast=fail_fast, progress=progress, allow_large=allow_large)
     finally:
         ex.close()
     cells = [summaries.get(c.id) or c.summary() for c in plan_.cells]
@@ -155,7 +165,8 @@ def run(spec: str | os.PathLike | Mapping[str, Any], *, out: str | os.PathLike,
     return result
 
 
-def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool) -> dict[str, dict[str, Any]]:
+def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool,
+           allow_large: bool = False) -> dict[str, dict[str, Any]]:
     """Schedule reference jobs and cells, write results as they come back."""
     from .progress import bar
     threads = getattr(ex, "threads", None)
@@ -197,7 +208,7 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool) 
             return run_reference_task, {"problem": item.problem, "solver": item.solver, "seed": item.seed,
                                         "threads": threads}
         t = {"problem": item.problem, "solver": item.solver, "seed": item.seed, "device": item.key["device"],
-             "threads": threads}
+             "threads": threads, "allow_large": allow_large}
         if item.ref.cached:
             t["table"] = tables[item.ref.id]
         else:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 
 from . import loading, registry
 from .core import InvalidOption, InvalidProblem, Problem, SciMLError, Solver, fields_of
+from .device import cuda_engine
 
 SCHEMA = "sciml-study/1"
 #: default seed of cached references: outside any seed range a study sweeps
@@ -82,15 +83,34 @@ class _Source:
         return None
 
 
+def _plain(obj: Any) -> Any:
+    """A study given as a dict in Python: NumPy arrays are grid axes (lists),
+    NumPy scalars their Python values, as TOML would give them."""
+    import numpy as np
+    if isinstance(obj, Mapping):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_plain(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return copy.deepcopy(obj)
+
+
 def _read_spec(spec: str | os.PathLike | Mapping[str, Any]) -> tuple[dict[str, Any], _Source]:
     if isinstance(spec, Mapping):
-        return copy.deepcopy(dict(spec)), _Source("study", None)
+        return _plain(spec), _Source("study", None)
     import tomllib
     path = Path(spec)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StudyError(f"cannot read study file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise StudyError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at line {line}); "
+                         "TOML files must be UTF-8") from None
     try:
         return tomllib.loads(text), _Source(str(path), text)
     except tomllib.TOMLDecodeError as exc:
@@ -159,10 +179,15 @@ def _load_class(kind: str, name: Any, where: str) -> type:
         raise StudyError(f"{where}: name must be a non-empty string, got {name!r}")
     if ":" in name:  # the user's own class, "module:Class"
         module, _, attr = name.partition(":")
+        if not all(part.isidentifier() for part in module.split(".")) or not attr.isidentifier():
+            raise StudyError(f"{where}: name={name!r} is malformed; give a registered {kind} name or "
+                             f"module:Class")
         try:
             cls = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             raise StudyError(f"{where}: cannot import {kind} {name!r}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - the user's module failed at import: one line
+            raise StudyError(f"{where}: importing {kind} {name!r} failed: {type(exc).__name__}: {exc}") from None
         base = Problem if kind == "problem" else Solver
         if not (isinstance(cls, type) and issubclass(cls, base)):
             raise StudyError(f"{where}: {name!r} is not a sciml {base.__name__} class")
@@ -279,9 +304,35 @@ def _accepts(cls: type, problem: Problem) -> bool:
     return cls.missing(problem) is None
 
 
-def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
+def _check_sizes(solver: Solver, problem: Problem, allow_large: bool, where: str) -> None:
+    """The limits ``sciml solve`` checks (declared sizes, memory, threads), at planning time."""
+    from .evaluate import check_sizes
+    try:
+        check_sizes(solver, problem, allow_large=allow_large)
+    except SciMLError as exc:
+        from .limits import _RAISE
+        msg = str(exc).replace(_RAISE, "pass sciml study --allow-large (Python: study.run(..., allow_large=True)) "
+                                       "to run it anyway")
+        raise StudyError(f"{where}: {msg}") from None
+
+
+def _check_metrics(metrics: list[str], problems: list[Problem], where: str) -> None:
+    """Names in ``metrics`` must be metrics some problem reports (sciml.metrics.NAMES), unless a
+    problem of the study computes its own errors (a user's ``errors`` method: names unknown here)."""
+    from .metrics import NAMES, is_metric_name
+    own = [p for p in problems if type(p).errors is not Problem.errors
+           and not type(p).__module__.split(".")[0] in ("problems", "sciml")]
+    unknown = [m for m in metrics if not is_metric_name(m)]
+    if unknown and not own:
+        raise StudyError(f"{where}: metrics={unknown!r}: unknown metric name(s); known metrics: "
+                         f"{', '.join(NAMES)}, rel_l2@resN")
+
+
+def plan(spec: str | os.PathLike | Mapping[str, Any], *, allow_large: bool = False) -> Plan:
     """Parse and validate a study (file or dict) without running anything.
 
+    Sizes are checked as ``sciml solve`` checks them (``allow_large`` lifts
+    the declared limits, not the memory check), and so is the device.
     Raises :class:`StudyError` (exit 2) naming the file, table, key and line.
     """
     data, src = _read_spec(spec)
@@ -348,6 +399,7 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
                 except SciMLError as exc:
                     raise StudyError(f"{where('params')}: {exc}") from None
             _check_reference(ref_solver, problem, where("reference"))
+            _check_sizes(ref_solver, problem, allow_large, where("reference_options"))
             ref_key = {"problem": name, "params": problem.params(), "reference": ref_name,
                        "reference_options": ref_solver.options(), "reference_seed": ref_seed}
             rid = _digest(ref_key)
@@ -373,6 +425,9 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
                                      f"problems: {', '.join(sorted(known))}")
         solvers = [_build(cls, values, where("options"), InvalidOption)
                    for values in _grid(cls, entry.get("options"), "option", where)]
+        if device != "cpu" and cuda_engine(solvers[0]) is None:  # fem on "cuda" failed in every cell
+            raise StudyError(f"{src.where(key='device')}: device={device!r}: solver {cls.name!r} has no CUDA "
+                             "path (it runs on the CPU only); use device = \"cpu\" or leave this solver out")
         these_seeds = _seeds(entry["seeds"], where("seeds")) if "seeds" in entry else seeds
         if only is None:  # every problem of the study the solver can take
             paired = [inst for inst in instances if _accepts(cls, inst[1])]
@@ -389,6 +444,7 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
                     solver.check_problem(problem)
                 except SciMLError as exc:
                     raise StudyError(f"{where('name')}: {exc}") from None
+                _check_sizes(solver, problem, allow_large, where("options"))
                 for seed in these_seeds:
                     key = {"problem": pname, "params": problem.params(), "reference": job.key,
                            "solver": name, "options": solver.options(), "seed": seed, "device": device}
@@ -396,6 +452,7 @@ def plan(spec: str | os.PathLike | Mapping[str, Any]) -> Plan:
                     cells.setdefault(cid, _Cell(cid, key, problem, solver, seed, job, pname, name))
     if not cells:
         raise StudyError(f"{src.label}: the study has no cells (no solver is paired with a problem)")
+    _check_metrics(metrics, [inst[1] for inst in instances], src.where(key="metrics"))
     used = {c.ref.id for c in cells.values()}
     normalised = {"problem": problems_raw, "solver": solvers_raw, "seeds": seeds, "metrics": metrics,
                   "device": device, "reference_seed": ref_seed,

@@ -65,6 +65,10 @@ def _read_summary(out: Path, folder: str, cid: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         log.warning("%s is unreadable; the %s is run again", meta, folder[:-1])
         return None
+    if not isinstance(summary, dict):  # `[]` or `null`: a damaged summary, not a cell
+        log.warning("%s holds %s, not a summary; the %s is run again", meta, type(summary).__name__,
+                    folder[:-1])
+        return None
     if summary.get("status") != "done":
         return None
     if not h5.exists() or _sha256(h5) != summary.get("sha256"):
@@ -136,7 +140,7 @@ def load_index(out: str | os.PathLike) -> dict[str, Any]:
         index = json.loads(path.read_text())
     except ValueError as exc:
         raise StudyError(f"{path} is corrupt ({exc}); re-run the study to rebuild it") from None
-    if index.get("schema") != SCHEMA:
+    if not isinstance(index, dict) or index.get("schema") != SCHEMA:
         raise StudyError(f"{path} is not a sciml study index")
     return index
 
@@ -173,6 +177,11 @@ def _prepare_dir(out: Path, plan_: Plan, resume: bool) -> None:
     if resume:
         if not stored.exists():
             raise StudyError(f"--resume: {out} holds no study to resume (no study.json); drop --resume to start")
-        if json.loads(stored.read_text()) != plan_.spec:
+        try:
+            stored_spec = json.loads(stored.read_text())
+        except (OSError, ValueError) as exc:
+            raise StudyError(f"--resume: {stored} is unreadable ({exc}); run without --resume to continue "
+                             "the study in place (complete cells are kept)") from None
+        if stored_spec != plan_.spec:
             raise StudyError(f"--resume: the study file differs from the one {out} was run with; "
                              "run without --resume to extend the study in place, or use a new --out")

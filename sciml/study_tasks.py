@@ -173,7 +173,8 @@ def run_cell_task(task: dict[str, Any]) -> dict[str, Any]:
         else:
             ref = _solve_reference(problem, task["ref_solver"], task["ref_seed"])
         cap = _Capture(solver)
-        rec = evaluate(problem, cap, ref, seed=task["seed"], device=task["device"], progress=False)
+        rec = evaluate(problem, cap, ref, seed=task["seed"], device=task["device"], progress=False,
+                       allow_large=task.get("allow_large", False))
         rec.state = {**rec.state, **_plot_state(problem, cap.solution, ref)}
         return {"status": "done", "record": rec}
     except Exception as exc:  # noqa: BLE001 - recorded, the study goes on

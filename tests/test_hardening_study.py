@@ -1,0 +1,170 @@
+"""Hardening (issue 18), studies and reports: damaged files, wrong values and
+sizes are refused with one line (exit 2) before any cell runs, and a damaged
+cell or reference summary is run again instead of blocking the study.
+
+The cells are the cheap toys of ``test_study_toys`` (a truncated Fourier series).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sciml import cli, study
+
+TOYS = "test_study_toys"
+PROBLEM = f'[[problem]]\nname = "{TOYS}:Series"\n'
+CACHED = PROBLEM + f'reference = "{TOYS}:Truncated"\nreference_options = {{ n = 100 }}\n'
+SOLVER = f'[[solver]]\nname = "{TOYS}:Truncated"\noptions = {{ n = [4, 8] }}\n'
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str]:
+    rc = cli.main([str(a) for a in args])
+    return rc, capsys.readouterr().err
+
+
+def one_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.startswith("sciml")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+# ----------------------------------------------------------- refused at planning time
+BAD = {
+    # UnicodeDecodeError traceback before
+    "non-UTF-8 file": (b'title = "\xff\xfe"\n' + (PROBLEM + SOLVER).encode(), "not UTF-8 text (byte 0xff at line 1)"),
+    # ValueError: Empty module name
+    'name = ":"': ('[[problem]]\nname = ":"\n' + SOLVER, "name=':' is malformed"),
+    "name = 'x:'": (f'[[problem]]\nname = "{TOYS}:"\n' + SOLVER, "is malformed"),
+    # each cell failed at run time (exit 3, a dolfinx signature dump / KeyError: 2.5)
+    "n = 4.5": (PROBLEM + f'[[solver]]\nname = "{TOYS}:Truncated"\noptions = {{ n = 4.5 }}\n', "n=4.5 is not allowed"),
+    "d = 2.5": ('[[problem]]\nname = "poisson"\nparams = { d = 2.5 }\nreference = "exact"\n'
+                '[[solver]]\nname = "fem"\n', "d=2.5 is not allowed"),
+    "samples = 100.5": ('[[problem]]\nname = "heat"\nreference = "exact"\n[[solver]]\nname = "monte-carlo"\n'
+                        'options = { samples = 100.5 }\n', "samples=100.5 is not allowed"),
+    "device = cuda with fem": ('device = "cuda"\n[[problem]]\nname = "poisson"\nreference = "exact"\n'
+                               '[[solver]]\nname = "fem"\n', "solver 'fem' has no CUDA path"),
+    # accepted before, and the report silently had nothing to fit
+    "metrics = nosuch": ('metrics = ["nosuch"]\n' + PROBLEM + SOLVER, "known metrics: rel_l2"),
+    # limits of `sciml solve` hold in studies too
+    "steps = 2e7": ('[[problem]]\nname = "heat"\nreference = "exact"\n[[solver]]\nname = "deep-kolmogorov"\n'
+                    'options = { steps = 2e7 }\n', "sciml study --allow-large"),
+    "threads = 1e9": ('[[problem]]\nname = "heat"\nreference = "exact"\n[[solver]]\nname = "deep-kolmogorov"\n'
+                      'options = { threads = 1e9 }\n', "CPU cores"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_study_refused_before_any_cell(case, tmp_path, capsys):
+    text, fragment = BAD[case]
+    spec = tmp_path / "s.toml"
+    (spec.write_bytes if isinstance(text, bytes) else spec.write_text)(text)
+    rc, err = run_cli(capsys, "study", spec, "--out", tmp_path / "out", "--quiet")
+    assert rc == 2, err
+    assert fragment in one_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_allow_large_lifts_a_study_limit_not_the_memory_check():
+    spec = {"problem": [{"name": "heat", "reference": "exact"}],
+            "solver": [{"name": "deep-kolmogorov", "options": {"steps": 2e7}}]}
+    with pytest.raises(study.StudyError, match="declared limit"):
+        study.plan(spec)
+    assert len(study.plan(spec, allow_large=True).cells) == 1
+    spec["problem"][0]["params"] = {"d": 1000}
+    spec["solver"][0]["options"] = {"batch": 10 ** 8 - 1}
+    with pytest.raises(study.StudyError, match="needs about"):
+        study.plan(spec, allow_large=True)
+
+
+def test_numpy_grid_in_the_python_api(tmp_path):
+    spec = {"seeds": np.array([0, 1]), "metrics": ["rel_l2"],
+            "problem": [{"name": f"{TOYS}:Series", "params": {"p": np.float64(2.0)}}],
+            "solver": [{"name": f"{TOYS}:Truncated", "options": {"n": np.array([4, 8, 16])}}]}
+    res = study.run(spec, out=tmp_path / "out", report=False)  # TypeError / '<' not supported before
+    assert len(res.done) == 6
+    assert sorted({c["options"]["n"] for c in res.done}) == [4, 8, 16]
+    assert json.loads((tmp_path / "out" / "study.json").read_text())["seeds"] == [0, 1]
+
+
+# ----------------------------------------------------------- damaged study folders
+@pytest.fixture
+def finished(tmp_path, capsys):
+    spec = tmp_path / "s.toml"
+    spec.write_text(CACHED + SOLVER)
+    out = tmp_path / "out"
+    rc, err = run_cli(capsys, "study", spec, "--out", out, "--quiet")
+    assert rc == 0, err
+    return spec, out
+
+
+@pytest.mark.parametrize("content", ["[]", "null"])
+def test_damaged_cell_and_reference_summaries_are_run_again(finished, capsys, caplog, content):
+    spec, out = finished
+    cell = sorted((out / "cells").glob("*.json"))[0]
+    ref = next((out / "references").glob("*.json"))
+    cell.write_text(content)
+    ref.write_text(content)
+    rc, err = run_cli(capsys, "study", spec, "--out", out, "--quiet", "--resume")  # AttributeError before
+    assert rc == 0, err
+    assert "Traceback" not in err
+    assert caplog.text.count("not a summary") == 2 and "run again" in caplog.text
+    assert json.loads(cell.read_text())["status"] == "done"
+    assert json.loads(ref.read_text())["status"] == "done"
+    index = json.loads((out / "index.json").read_text())
+    assert index["counts"] == {"done": 2, "failed": 0, "pending": 0}
+
+
+def test_corrupt_study_json_with_resume(finished, capsys):
+    spec, out = finished
+    (out / "study.json").write_text("{bad")
+    rc, err = run_cli(capsys, "study", spec, "--out", out, "--quiet", "--resume")  # JSONDecodeError before
+    assert rc == 2 and "study.json is unreadable" in one_line(err) and "without --resume" in err
+    rc, err = run_cli(capsys, "study", spec, "--out", out, "--quiet")  # the advice works
+    assert rc == 0, err
+    assert json.loads((out / "study.json").read_text())["seeds"] == [0]
+
+
+def _edit_index(out: Path, fn) -> None:
+    path = out / "index.json"
+    index = json.loads(path.read_text())
+    fn(index)
+    path.write_text(json.dumps(index))
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda ix: ix.pop("cells"), "has no list of 'cells'"),
+    (lambda ix: ix.update(cells=None), "has no list of 'cells'"),
+    (lambda ix: ix["cells"][0].pop("status"), "cell #1 lacks 'status'"),
+    (lambda ix: ix["cells"][1].update(status="weird"), "cell #2 has status='weird'"),
+    (lambda ix: ix["cells"].__setitem__(0, []), "cell #1 is list"),
+    (lambda ix: ix["cells"][0].pop("errors"), "cell #1 is done but lacks its errors"),
+])
+def test_report_on_a_damaged_index(finished, capsys, damage, fragment):
+    _, out = finished
+    for f in (out / "cells").glob("*.json"):
+        f.write_text("null")  # no sound summary on disk to fall back on
+    _edit_index(out, damage)
+    rc, err = run_cli(capsys, "report", out)  # KeyError tracebacks before
+    assert rc == 2 and fragment in one_line(err) and "re-run the study" in err
+
+
+def test_report_falls_back_on_the_cells_own_summary(finished, capsys):
+    _, out = finished
+    _edit_index(out, lambda ix: ix["cells"][0].pop("status"))
+    rc, err = run_cli(capsys, "report", out)
+    assert rc == 0, err
+    assert "2 done" in (out / "report.md").read_text()
+
+
+def test_report_in_a_read_only_folder(finished, capsys, monkeypatch):
+    _, out = finished
+    from sciml import report
+
+    def refuse(path, obj):  # what a read-only folder does (root, who runs CI here, writes anywhere)
+        raise PermissionError(13, "Permission denied", str(path))
+    monkeypatch.setattr(report, "_write_json", refuse)
+    rc, err = run_cli(capsys, "report", out)  # PermissionError traceback before
+    assert rc == 2 and "cannot write the report into" in one_line(err) and "Permission denied" in err
