@@ -369,9 +369,7 @@ def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequenc
     g = radon.geometry
     sino = np.asarray(sino, dtype=np.float64)
     g.check_sino(sino)
-    if g.theta_values:
-        raise InvalidOption("fan FBP: explicit theta_values are not supported; use a midpoint grid "
-                            "(angles, angle_range)")
+    dbeta = _angle_steps(g)
     R, M = g.source_distance, g.magnification
     up = g.u / M  # the virtual detector through the centre
     dup = g.du / M
@@ -380,10 +378,10 @@ def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequenc
     key = (filter, float(frequency_scaling))
     if key not in radon._responses:
         radon._responses[key] = fbp_filter(virtual, filter, frequency_scaling)  # type: ignore[arg-type]
-    q = _filtered(sino * pre * parker_weights(g), radon._responses[key])[..., :g.n_det]
+    redundancy = np.full(g.sino_shape, 0.5) if g.theta_values else parker_weights(g)
+    q = _filtered(sino * pre * redundancy, radon._responses[key])[..., :g.n_det]
     x, y = g.pixel_centres()
     out = np.zeros(sino.shape[:-2] + g.image_shape)
-    dbeta = math.radians(g.angle_range) / g.angles
     for a, b in enumerate(g.beta):
         cb, sb = math.cos(b), math.sin(b)
         U = (R - (x * cb + y * sb)) / R
@@ -396,8 +394,27 @@ def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequenc
         qa = q[..., a, :]
         v = (np.where(ok0, qa[..., np.clip(k0, 0, g.n_det - 1)], 0.0) * (1 - fr)
              + np.where(ok1, qa[..., np.clip(k0 + 1, 0, g.n_det - 1)], 0.0) * fr)
-        out += v / (U * U)
-    return out * dbeta
+        out += dbeta[a] * v / (U * U)
+    return out
+
+
+def _angle_steps(g: FanGeometry) -> np.ndarray:
+    """The angle step of each source angle: ``angle_range / angles`` on the midpoint grid; for
+    explicit angles the trapezoidal rule on the circle (half the gaps to the two neighbours,
+    modulo 2 pi), which needs a full scan: a gap wider than 16 median gaps is refused."""
+    if not g.theta_values:
+        return np.full(g.angles, math.radians(g.angle_range) / g.angles)
+    phi = np.mod(g.beta, 2 * math.pi)
+    order = np.argsort(phi, kind="stable")
+    gaps = np.diff(np.concatenate([phi[order], [phi[order][0] + 2 * math.pi]]))
+    positive = gaps[gaps > 1e-12]
+    if len(positive) < 2 or gaps.max() > 16 * float(np.median(positive)):
+        raise InvalidOption(f"fan FBP: explicit source angles must cover the full circle (largest gap "
+                            f"{math.degrees(gaps.max()):.1f} degrees); for a short scan use the midpoint grid "
+                            "(angles, angle_range) with Parker weights")
+    out = np.empty(g.angles)
+    out[order] = 0.5 * (gaps + np.roll(gaps, 1))
+    return out
 
 
 @dataclass(frozen=True)

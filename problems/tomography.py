@@ -230,6 +230,11 @@ class CTData(Problem):
       (x_j, y_i) on [-1, 1]^2 with y growing with i, line integrals in that
       unit of length; detector k at ``(k + 1/2 - D/2) ds + offset * ds``
       with ``ds = detector_spacing`` (default 2 sqrt(2) / D).
+    * ``beam=fan`` (sciml convention): the flat-detector fan beam of
+      :mod:`operators.fanbeam`, angles = source angles (radians, a full
+      circle), ``source_distance`` and ``detector_distance`` (fields or file
+      scalars, in units of the image half-width), ``detector_spacing`` (default
+      h (R + Dd) / R), ``offset`` in bins.
     * ``skimage``: ``skimage.transform.radon``'s: sinogram (detectors,
       angles), angles in degrees, line integrals in pixel units, rotation
       about pixel (n // 2, n // 2), detector k at k - D // 2 pixels from the
@@ -260,6 +265,9 @@ class CTData(Problem):
     n: int = 0
     detector_spacing: float = 0.0
     offset: float = 0.0
+    beam: Literal["parallel", "fan"] = "parallel"
+    source_distance: float = 0.0
+    detector_distance: float = 0.0
     noise_level: float = 0.0
     seed: int = 0
     _arrays: Any = field(default=None, repr=False, compare=False)
@@ -267,6 +275,12 @@ class CTData(Problem):
 
     def __post_init__(self) -> None:
         check_choice(self, "convention", self.convention, CONVENTIONS)
+        check_choice(self, "beam", self.beam, ("parallel", "fan"))
+        if self.beam == "fan" and self.convention != "sciml":
+            raise InvalidProblem(f"ct-data: beam=fan is read in the sciml convention only, not "
+                                 f"convention={self.convention}")
+        check_range(self, "source_distance", self.source_distance, lo=0)
+        check_range(self, "detector_distance", self.detector_distance, lo=0)
         check_range(self, "n", self.n, lo=0, hi=8192)
         check_range(self, "detector_spacing", self.detector_spacing, lo=0)
         check_range(self, "noise_level", self.noise_level, lo=0)
@@ -295,7 +309,7 @@ class CTData(Problem):
                     check_finite(src, k, d[k])
         else:
             d = read_arrays(self.data, ("sinogram", "angles"),
-                            ("image", "n", "detector_spacing", "offset"))
+                            ("image", "n", "detector_spacing", "offset", "source_distance", "detector_distance"))
         sino, ang = d["sinogram"], d["angles"]
         if sino.ndim != 2:
             raise DataError(f"{src}: dataset 'sinogram' has shape {sino.shape}; expected 2 dimensions")
@@ -334,8 +348,16 @@ class CTData(Problem):
             center, shift = (0.0, 0.0), offset * ds
         from operators.radon import Geometry
         try:
-            geom = Geometry(n, A, detectors=D, half_width=D * ds / 2.0, theta_values=tuple(float(t) for t in ang),
-                            offset=shift, center=center)
+            if self.beam == "fan":
+                from operators.fanbeam import FanGeometry
+                du = scalar("detector_spacing", self.detector_spacing)
+                probe = FanGeometry(n, A, scalar("source_distance", self.source_distance),
+                                    scalar("detector_distance", self.detector_distance), D, du)
+                geom = FanGeometry(n, A, probe.source_distance, probe.detector_distance, D, probe.du,
+                                   offset * probe.du, theta_values=tuple(float(t) for t in ang))
+            else:
+                geom = Geometry(n, A, detectors=D, half_width=D * ds / 2.0,
+                                theta_values=tuple(float(t) for t in ang), offset=shift, center=center)
         except InvalidProblem as exc:
             raise DataError(f"{src}: {exc}") from None
         if self.noise_level:
@@ -365,8 +387,14 @@ class CTData(Problem):
         """Pixels inside the disk about the rotation centre that every projection covers (None: all)."""
         g = self.geometry()
         x, y = g.pixel_centres()
-        r = min(-(g.s[0] - g.ds / 2), g.s[-1] + g.ds / 2)
-        mask = (x - g.center[0]) ** 2 + (y - g.center[1]) ** 2 <= r * r
+        if self.beam == "fan":  # the fan's edge rays: |s| <= R sin(gamma_edge), tan gamma_edge = |u_edge| / (R + Dd)
+            u_edge = min(-(g.u[0] - g.du / 2), g.u[-1] + g.du / 2)
+            gam = math.atan(max(u_edge, 0.0) / (g.source_distance + g.detector_distance))
+            r, c = g.source_distance * math.sin(gam), (0.0, 0.0)
+        else:
+            r = min(-(g.s[0] - g.ds / 2), g.s[-1] + g.ds / 2)
+            c = g.center
+        mask = (x - c[0]) ** 2 + (y - c[1]) ** 2 <= r * r
         return None if mask.all() else mask
 
     def test_points(self) -> np.ndarray:
@@ -385,11 +413,11 @@ class CTData(Problem):
         return image_field(img)(x)
 
     def errors(self, solution: Solution, reference: Solution) -> dict[str, float]:
-        from operators.radon import Radon
+        from operators.radon import projector
         from sciml import metrics
         img = image_of(self, solution)
         y = self.sinogram()
-        out = {"residual": float(np.linalg.norm(Radon(self.geometry()).forward(img) - y) / np.linalg.norm(y))}
+        out = {"residual": float(np.linalg.norm(projector(self.geometry()).forward(img) - y) / np.linalg.norm(y))}
         truth = self.image()
         if truth is not None:
             out.update(psnr=metrics.psnr(img, truth), ssim=metrics.ssim(img, truth),

@@ -117,3 +117,25 @@ def test_bad_fan_geometries_exit_2(capsys):
     assert "short scan" in capsys.readouterr().err
     with pytest.raises(InvalidOption, match="FanRadon"):
         Radon(FanGeometry(16, 4))
+
+
+def test_fan_beam_data_file_with_random_source_angles(tmp_path, capsys):
+    """ct-data -p beam=fan: a file with exact disk data at 4n random unsorted source angles over the full
+    circle; FBP (trapezoidal angle weights on the circle) reconstructs the disk (mean |error| 0.023 at
+    n = 64, against 0.008 on the midpoint grid); a short explicit scan is refused (exit 2)."""
+    import json
+    n = 64
+    rng = np.random.default_rng(4)
+    beta = rng.permutation(rng.uniform(0, 2 * math.pi, 4 * n))
+    g = FanGeometry(n, 4 * n, source_distance=3.0, detector_distance=2.0, theta_values=tuple(beta))
+    path = tmp_path / "fan.npz"
+    np.savez(path, sinogram=_disk_sino(g), angles=beta, image=ph.rasterize(ph.disk(), n, 8),
+             source_distance=3.0, detector_distance=2.0)
+    rc = main(["solve", "ct-data", "-p", f"data={path}", "-p", "beam=fan", "--solver", "fbp", "-o", "filter=ram-lak",
+               "--json", "--quiet"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["errors"]["rel_l2"] < 0.15 and out["errors"]["residual"] < 0.05, out["errors"]
+    short = tmp_path / "short.npz"
+    np.savez(short, sinogram=_disk_sino(g)[:10], angles=np.sort(beta)[:10], source_distance=3.0, detector_distance=2.0)
+    assert main(["solve", "ct-data", "-p", f"data={short}", "-p", "beam=fan", "--solver", "fbp", "--quiet"]) == 2
+    assert "full circle" in capsys.readouterr().err
