@@ -93,6 +93,11 @@ class KineticProblem(Problem):
     t1: float = 1.0
     n_test: int = 0  # test points per side on [-v_test, v_test]^dim; 0: 41 (dim 2), 21 (dim 3)
 
+
+    def capabilities(self) -> frozenset[str]:
+        """Every homogeneous Boltzmann problem: an initial density on a velocity box."""
+        return frozenset({self.name, "boltzmann-homogeneous"})
+
     def _validate_common(self) -> None:
         check_choice(self, "dim", self.dim, (2, 3))
         check_range(self, "t0", self.t0, lo=0.0)
@@ -447,6 +452,10 @@ class BGKSod(Problem):
     """
 
     name = "bgk-sod"
+
+    def capabilities(self) -> frozenset[str]:
+        """A 1D-1V BGK problem."""
+        return frozenset({self.name, "bgk-1d"})
     default_reference = "exact"
     kind = "field"
     gamma: ClassVar[float] = 3.0  # fixed by one velocity dimension, not a free parameter
@@ -615,6 +624,10 @@ class MomentClosure(Problem):
     """
 
     name = "mn-closure"
+
+    def capabilities(self) -> frozenset[str]:
+        """An entropy moment-closure problem."""
+        return frozenset({self.name, "moment-closure"})
     default_reference = "exact"
     kind = "field"
     TEST_SEED: ClassVar[int] = 987654321

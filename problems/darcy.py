@@ -80,6 +80,10 @@ class Darcy(Problem):
     """The Darcy operator-learning problem (see the module docstring)."""
 
     name = "darcy"
+
+    def capabilities(self) -> frozenset[str]:
+        """Operator pairs whose coefficients the Darcy FEM reference can also solve."""
+        return frozenset({self.name, "operator-pairs", "darcy-coefficients"})
     default_reference = "darcy-fem"
     kind = "field"
 

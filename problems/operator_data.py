@@ -54,6 +54,10 @@ class OperatorData(Problem):
     """Learn u = G(a) from the pairs in a user's file (see the module docstring)."""
 
     name = "operator-data"
+
+    def capabilities(self) -> frozenset[str]:
+        """A user's (a, u) pairs."""
+        return frozenset({self.name, "operator-pairs"})
     default_reference = "exact"
     kind = "field"
 

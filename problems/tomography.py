@@ -52,6 +52,10 @@ class CT(Problem):
     """Parallel-beam CT of an ``n x n`` image from ``angles`` projections."""
 
     name = "ct"
+
+    def capabilities(self) -> frozenset[str]:
+        """A CT problem whose phantoms a learned solver can also train on."""
+        return frozenset({self.name, "ct", "ct-phantoms"})
     default_reference = "exact"
     kind = "field"
 
@@ -257,6 +261,10 @@ class CTData(Problem):
     """
 
     name = "ct-data"
+
+    def capabilities(self) -> frozenset[str]:
+        """A CT problem from a measured sinogram (no phantoms to train on)."""
+        return frozenset({self.name, "ct"})
     default_reference = "exact"
     kind = "field"
 

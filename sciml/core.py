@@ -172,6 +172,13 @@ CAPABILITIES: dict[str, str] = {
     "radial": "radial data: g depending on |x|^2 only, f on u only (declare radial=True)",
     "hjb": "an HJB-type nonlinearity f = -lam |∇u|^2 with the Laplacian (declare hjb=lam)",
     "control": "a control form of the problem (an HJB-type nonlinearity)",
+    "ct": "a CT problem (a sinogram and its scan geometry)",
+    "ct-phantoms": "random phantoms to train on (the ct problem's phantom generator)",
+    "boltzmann-homogeneous": "a space-homogeneous Boltzmann problem (an initial density on a velocity box)",
+    "bgk-1d": "a 1D-1V BGK problem",
+    "moment-closure": "an entropy moment-closure problem",
+    "operator-pairs": "input/output function pairs (a data set of (a, u))",
+    "darcy-coefficients": "Darcy coefficient fields to solve with FEM",
 }
 
 

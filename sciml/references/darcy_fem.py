@@ -29,7 +29,7 @@ class DarcyReference(Solver):
     """FEM (P1, LU) solution of each Darcy test sample, timed per solve."""
 
     name = "darcy-fem"
-    accepts = ("darcy",)
+    requires = ("darcy-coefficients",)
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:

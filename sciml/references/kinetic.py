@@ -79,7 +79,7 @@ class Spectral(Solver):
     """
 
     name = "spectral"
-    accepts = ("boltzmann-bkw", "boltzmann-bimodal", "boltzmann")
+    requires = ("boltzmann-homogeneous",)
     order: ClassVar[int] = 4  # RK4
 
     n: int = 32
@@ -175,7 +175,7 @@ class DVM(Solver):
     """
 
     name = "dvm"
-    accepts = ("bgk-sod",)
+    requires = ("bgk-1d",)
     order: ClassVar[int] = 2
 
     nx: int = 400

@@ -46,7 +46,7 @@ class FBP(Solver):
     """
 
     name = "fbp"
-    accepts = ("ct", "ct-data")
+    requires = ("ct",)
     cuda_engine = "numba"  # device="cuda": the projector's Numba CUDA kernels
 
     filter: Literal["ram-lak", "shepp-logan", "cosine", "hamming", "hann"] = "hann"
@@ -81,7 +81,7 @@ class SIRT(Solver):
     Benson 2008), from x = 0, optionally projected onto x >= 0."""
 
     name = "sirt"
-    accepts = ("ct", "ct-data")
+    requires = ("ct",)
     cuda_engine = "numba"
 
     iterations: int = 200
@@ -191,7 +191,7 @@ class TV(Solver):
     """
 
     name = "tv"
-    accepts = ("ct", "ct-data")
+    requires = ("ct",)
     cuda_engine = "numba"
 
     weight: float = 1e-3

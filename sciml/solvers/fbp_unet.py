@@ -70,7 +70,7 @@ class FBPUNet(Solver):
     """U-Net post-processing of the FBP (see module docstring)."""
 
     name = "fbp-unet"
-    accepts = ("ct",)
+    requires = ("ct", "ct-phantoms")
     learned = True
 
     data: str | None = None

@@ -163,7 +163,7 @@ class NeuralClosure(Solver):
     """
 
     name = "neural-closure"
-    accepts = ("mn-closure",)
+    requires = ("moment-closure",)
     learned = True
 
     width: int = 32

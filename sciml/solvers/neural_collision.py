@@ -136,7 +136,7 @@ class NeuralCollision(Solver):
     """
 
     name = "neural-collision"
-    accepts = ("boltzmann-bkw", "boltzmann-bimodal", "boltzmann")
+    requires = ("boltzmann-homogeneous",)
     learned = True
     order: ClassVar[int] = 4
 

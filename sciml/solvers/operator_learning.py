@@ -188,7 +188,7 @@ def _rel_h1(pred: Any, true: Any) -> Any:
 # --------------------------------------------------------------- solvers
 @dataclass(frozen=True)
 class _OperatorLearner(Solver):
-    accepts = ("darcy", "operator-data")
+    requires = ("operator-pairs",)
     learned = True
     kind: ClassVar[str] = ""
     arch_keys: ClassVar[tuple[str, ...]] = ()
