@@ -182,7 +182,47 @@ def run_cell_task(task: dict[str, Any]) -> dict[str, Any]:
 
 
 # ================================================================ executors
-def _init_worker(threads: int | None) -> None:
+def _watch_parent(pid: int) -> None:
+    """End this worker as soon as the study's main process ``pid`` is gone.
+
+    A main process killed with SIGKILL runs no cleanup: its pool workers would
+    wait for tasks forever, and keep the forkserver and the resource tracker
+    alive with them.  A daemon thread waits on a pidfd of the main process
+    (Linux >= 5.3), else polls it once a second, then exits the worker.
+    """
+    import threading
+    import time
+
+    def alive() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # pragma: no cover - exists, owned by another user
+            return True
+        return True
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            os._exit(1)  # gone already
+        except (AttributeError, OSError):  # no pidfd here: poll
+            fd = None
+        if fd is not None:
+            import select
+            select.select([fd], [], [])  # readable when the process has exited
+        else:  # pragma: no cover - old kernels
+            while alive():
+                time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sciml-parent-watch", daemon=True).start()
+
+
+def _init_worker(threads: int | None, parent: int | None = None) -> None:
+    if parent is not None:
+        _watch_parent(parent)
     _limit_threads(threads)
 
 
@@ -219,7 +259,7 @@ class _Pool:
     def _start(self) -> cf.ProcessPoolExecutor:
         ctx = multiprocessing.get_context("forkserver")
         return cf.ProcessPoolExecutor(max_workers=self._workers, mp_context=ctx,
-                                      initializer=_init_worker, initargs=(self.threads,))
+                                      initializer=_init_worker, initargs=(self.threads, os.getpid()))
 
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> cf.Future:
         try:
@@ -236,6 +276,28 @@ class _Pool:
 
     def close(self) -> None:
         self._ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _close_failed_client(exc: BaseException, client_type: type) -> None:
+    """Close the half-built Client a failed ``Client(...)`` left behind (found in the
+    traceback's frames), quickly and quietly: otherwise its ``__del__`` blocks up to
+    twice the connect timeout and prints a TimeoutError traceback after the one-line
+    error."""
+    tb = exc.__traceback__
+    while tb is not None:
+        client = tb.tb_frame.f_locals.get("self")
+        if isinstance(client, client_type):
+            try:
+                client.close(timeout=1)
+            except Exception:  # noqa: BLE001 - it never connected: nothing to shut down cleanly
+                pass
+            client.status = "closed"  # __del__ then has nothing to do
+            try:
+                client._loop_runner.stop()
+            except Exception:  # noqa: BLE001
+                pass
+            return
+        tb = tb.tb_next
 
 
 class _Dask:
@@ -255,8 +317,16 @@ class _Dask:
             self._dlog.setLevel(logging.WARNING)
         if scheduler:
             try:
+                from distributed.comm.addressing import parse_address
+                from distributed.comm.registry import get_backend
+                get_backend(parse_address(scheduler)[0])  # an unknown scheme, before any client exists
+            except (ValueError, TypeError) as exc:
+                self._dlog.setLevel(self._dlog_level)
+                raise StudyError(f"--scheduler {scheduler!r} is not a dask scheduler address: {exc}") from None
+            try:
                 self._client = distributed.Client(scheduler, timeout=f"{timeout}s", set_as_default=False)
             except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, ValueError for a bad address
+                _close_failed_client(exc, distributed.Client)
                 self._dlog.setLevel(self._dlog_level)
                 raise StudyError(f"cannot reach the dask scheduler at {scheduler!r} within {timeout:g} s: "
                                  f"{exc}") from None

@@ -168,3 +168,84 @@ def test_report_in_a_read_only_folder(finished, capsys, monkeypatch):
     monkeypatch.setattr(report, "_write_json", refuse)
     rc, err = run_cli(capsys, "report", out)  # PermissionError traceback before
     assert rc == 2 and "cannot write the report into" in one_line(err) and "Permission denied" in err
+
+
+# ------------------------------------------------------------------ process hygiene
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(d.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_killing_the_main_process_leaves_no_workers(tmp_path):
+    """SIGKILL of `sciml study --workers 2` left both workers, the forkserver and the
+    resource tracker running (the workers waited for tasks forever)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    spec = tmp_path / "s.toml"
+    spec.write_text(PROBLEM + f'[[solver]]\nname = "{TOYS}:Truncated"\noptions = {{ n = [1, 2, 3, 4], sleep = 60 }}\n')
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent))
+    main = subprocess.Popen([sys.executable, "-m", "sciml.cli", "study", str(spec), "--out", str(tmp_path / "out"),
+                             "--workers", "2", "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        family: list[int] = []
+        while time.monotonic() < deadline:  # tracker + forkserver, and the forkserver's 2 workers
+            kids = _children(main.pid)
+            family = kids + [g for k in kids for g in _children(k)]
+            if len(family) >= 4:
+                break
+            time.sleep(0.2)
+        assert len(family) >= 4, family
+        main.send_signal(signal.SIGKILL)
+        main.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in family):
+            time.sleep(0.1)
+        assert not [p for p in family if _alive(p)]
+    finally:
+        try:
+            os.killpg(main.pid, signal.SIGKILL)  # the test's own session: nothing outlives a failure
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.parametrize("address, fragment", [
+    ("bogus://x", "is not a dask scheduler address"),  # refused before any client exists
+    ("tcp://127.0.0.1", "missing port number"),  # a client half-built, then closed quietly
+    ("inproc://nope", "cannot reach the dask scheduler"),
+])
+def test_dask_client_fails_quietly(tmp_path, address, fragment):
+    """exit 2 with one line, then a Client.__del__ TimeoutError traceback 20 s later before."""
+    pytest.importorskip("distributed")
+    import subprocess
+    import sys
+    import time
+    spec = tmp_path / "s.toml"
+    spec.write_text(PROBLEM + SOLVER)
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "sciml.cli", "study", str(spec), "--out", str(tmp_path / "out"),
+                           "--executor", "dask", "--scheduler", address, "--quiet"],
+                          capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parent)})
+    assert proc.returncode == 2, proc.stderr
+    assert fragment in one_line(proc.stderr)
+    assert time.monotonic() - t0 < 15  # the __del__ waited twice the 10 s connect timeout
