@@ -177,3 +177,30 @@ def test_cli_solves_a_user_file_and_refuses_bad_input(monkeypatch, capsys, tmp_p
     assert main(["solve", f"{bad}:p", "--solver", "fem", "--json"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.msh" in err[0]
+
+
+def test_matrix_coefficient_and_a_3d_box():
+    # A = [[1 + x², 0.3], [0.3, 2]], u = sin(πx) sin(πy): -div(A grad u) =
+    # -(2x u_x + (1 + x²) u_xx + 0.6 u_xy + 2 u_yy), derived by hand here
+    pi = math.pi
+
+    def u(x, xp):
+        return xp.sin(pi * x[0]) * xp.sin(pi * x[1])
+
+    def f(x, xp):
+        ux = pi * xp.cos(pi * x[0]) * xp.sin(pi * x[1])
+        uxy = pi ** 2 * xp.cos(pi * x[0]) * xp.cos(pi * x[1])
+        return -(2 * x[0] * ux - (1 + x[0] ** 2) * pi ** 2 * u(x, xp) + 0.6 * uxy - 2 * pi ** 2 * u(x, xp))
+
+    p = Elliptic(domain=Box([0, 0], [1, 1]), coefficient=lambda x, xp: [[1 + x[0] ** 2, 0.3], [0.3, 2.0]],
+                 source=f, dirichlet=0.0, exact_solution=u)
+    ns = [4, 8, 16]
+    e = [FEM(degree=2, n=n).solve(p).extra_errors(p)["l2_fem"] for n in ns]
+    assert abs(slope(1.0 / np.array(ns), e) - 3) <= BAND
+    # 3D: -Δu = 3π² u with u = Π sin(π x_i) on a non-unit box; P1 L2 order 2
+    u3 = lambda x, xp: xp.sin(pi * x[0]) * xp.sin(pi * x[1]) * xp.sin(pi * x[2])  # noqa: E731
+    p3 = Elliptic(domain=Box([0, 0, 0], [1, 1, 2]), source=lambda x, xp: 3 * pi ** 2 * u3(x, xp),
+                  dirichlet=0.0, exact_solution=u3)
+    hs = [0.25, 0.125, 0.0625]
+    e3 = [FEM(degree=1, h=h).solve(p3).extra_errors(p3)["l2_fem"] for h in hs]
+    assert abs(slope(hs, e3) - 2) <= BAND
