@@ -113,7 +113,12 @@ def test_deep_bsde_controlled_on_the_users_hjb():
     from sciml.solvers.deep_bsde import DeepBSDE
     p = load("hjb2")
     ref = _hjb2_by_quadrature(p)
-    sol = DeepBSDE(forward="controlled", steps=1500, time_steps=20, eval_paths=65536).solve(p, seed=0)
+    # the control's cost exceeds u by a second-order term in the control's error, and the
+    # value is a mean over eval_paths (standard error ~0.12 % here); measured +0.15 % with
+    # 65536 paths (1500 steps, N = 20, width d + 10 with batch norm: +1.2 %)
+    sol = DeepBSDE(forward="controlled", time_steps=25, steps=3000, batch=256, width=40, batch_norm=False,
+                   eval_paths=262144).solve(p, seed=0)
+    assert sol.stats["value_stderr"] < 0.0015 * ref
     assert abs(sol.value - ref) < 0.005 * abs(ref)
 
 
@@ -246,3 +251,24 @@ def test_cli_refusal_exits_2_in_one_line():
                           "multilevel-picard"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 2, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "gradient" in out.stderr
+
+
+def test_radial_uses_the_users_g_f_and_xi():
+    # f = -u/2 (linear): u(0, xi) = e^{-T/2} E[g(X_T)], the expectation by the
+    # chi-square quadrature; the radial solve errs by O(h^2 + drho^2) after extrapolation
+    from scipy import integrate, stats
+
+    def g(x, xp):
+        return 1.0 / (1.0 + 0.1 * xp.sum(x * x, axis=0))
+
+    def f(t, x, u, z, xp):
+        return -0.5 * u
+    p = Semilinear(d=5, T=0.5, f=f, g=g, x0=0.4, radial=True)
+    assert p.default_reference == "radial" and "radial" in p.capabilities()
+    r0 = 5 * 0.4 ** 2                       # |xi|^2; |X_T|^2 / (2T) ~ chi2'(d, r0 / (2T))
+    law = stats.ncx2(5, r0 / (2 * p.T))
+    ev, _ = integrate.quad(lambda y: law.pdf(y) / (1.0 + 0.1 * 2 * p.T * y), 0, np.inf, epsabs=1e-13)
+    exact = math.exp(-0.5 * p.T) * ev
+    v = Radial(nodes=400, steps=20).solve(p).value
+    assert v == pytest.approx(exact, rel=1e-4)
+    assert abs(v - exact * math.exp(0.5 * p.T)) > 0.2 * exact   # f matters
