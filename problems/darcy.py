@@ -116,6 +116,13 @@ class Darcy(Problem):
                     f"on the fly (samples x res² <= {ON_THE_FLY_LIMIT}); write a file with `sciml data darcy "
                     f"--res {self.res} --count {self.n_train + self.n_test} --seed {self.seed} --out FILE` "
                     f"and pass -p data=FILE")
+        for r in self.eval_res:  # generated on the fly too: the same limit as res (eval_res=1025 escaped it)
+            if self.n_test * r ** 2 > ON_THE_FLY_LIMIT:
+                raise InvalidProblem(
+                    f"darcy: eval_res={r} with n_test={self.n_test} is too many to generate on the fly "
+                    f"(n_test x eval_res² = {self.n_test * r ** 2:.3g} > {ON_THE_FLY_LIMIT}); write a file with "
+                    f"`sciml data darcy --res {r} --start {self.n_train} --count {self.n_test} --seed {self.seed} "
+                    f"--out FILE` and pass -p eval_data=FILE")
         for path in _resolution_list(self.eval_data):
             info = self._info(path, None)
             self._check_indices(path, info, self.n_train, self.n_train + self.n_test)

@@ -94,7 +94,11 @@ def check_sizes(solver: Any, problem: Problem, *, allow_large: bool = False) -> 
     from .limits import check_declared
     hook = getattr(solver, "check_sizes", None)
     if callable(hook):  # the solver's own estimate first: it knows its arithmetic best
-        hook(problem)
+        import inspect
+        if "allow_large" in inspect.signature(hook).parameters:
+            hook(problem, allow_large=allow_large)
+        else:
+            hook(problem)
     check_declared(solver, problem, allow_large=allow_large)
 
 
@@ -103,7 +107,11 @@ def solve_timed(solver: Solver, problem: Problem, *, seed: int, device: str,
     """Check the pairing, solve, and return (solution, wall seconds)."""
     solver.check_problem(problem)
     t0 = time.perf_counter()
-    sol = solver.solve(problem, seed=seed, device=device, progress=progress)
+    try:
+        sol = solver.solve(problem, seed=seed, device=device, progress=progress)
+    except (ArithmeticError, np.linalg.LinAlgError) as exc:  # overflow, singular matrix: the numbers failed
+        raise SolverDiverged(f"solver {solver.name!r} on {problem.name!r}: {type(exc).__name__}: {exc} "
+                             "(check the parameters' and options' scale)") from exc
     wall = time.perf_counter() - t0
     sol.stats.setdefault("wall_s", wall)
     return sol, wall

@@ -138,6 +138,9 @@ def check_declared(solver: Any, problem: Any, *, allow_large: bool = False) -> N
         if unknowns > UNKNOWNS_LIMIT and not allow_large:
             raise InvalidOption(f"{name}: n={opts['n']} in d={d} gives {unknowns:.3g} unknowns, above the declared "
                                 f"limit of {UNKNOWNS_LIMIT:g}; {_RAISE}")
+    if callable(getattr(problem, "sde", None)):  # Kolmogorov problems: the SDE's d x d matrices (and copies)
+        check_memory(getattr(problem, "name", "problem"), f"d={d} (the SDE's {d} x {d} matrices)",
+                     3.0 * d * d * 8, hint="use a smaller d")
     n_test = getattr(problem, "n_test", None)
     if isinstance(n_test, int) and n_test > 0:
         points = float(n_test) ** d if getattr(problem, "name", "") == "poisson" else float(n_test)

@@ -249,3 +249,108 @@ def test_dask_client_fails_quietly(tmp_path, address, fragment):
     assert proc.returncode == 2, proc.stderr
     assert fragment in one_line(proc.stderr)
     assert time.monotonic() - t0 < 15  # the __del__ waited twice the 10 s connect timeout
+
+
+# ------------------------------------------------- remaining tracebacks and limits (solve)
+def _solve(capsys, *args: str) -> tuple[int, str]:
+    rc = cli.main(["solve", *args, "--json"])
+    cap = capsys.readouterr()
+    assert cap.out == "" or rc == 0
+    return rc, cap.err
+
+
+SOLVE = [
+    # OverflowError traceback before (exit 1)
+    (["black-scholes", "-p", "payoff=call", "-p", "d=1", "-p", "q=-1e9", "--solver", "monte-carlo", "-o",
+      "samples=1000"], 3, "OverflowError: math range error"),
+    # LinAlgError traceback before
+    (["boltzmann-bkw", "--solver", "spectral", "-o", "L=1e-300", "-o", "n=8"], 3, "LinAlgError"),
+    # ran for hours (1e12 RK4 steps)
+    (["boltzmann-bkw", "--solver", "spectral", "-o", "dt=1e-12"], 2, "1e+12 RK4 steps"),
+    # MemoryError after the d x d matrices were asked for
+    (["heat", "-p", "d=100000", "--solver", "monte-carlo", "-o", "samples=1000"], 2, "100000 x 100000 matrices"),
+    # escaped the on-the-fly limit res has
+    (["darcy", "-p", "eval_res=1025", "-p", "n_train=10", "-p", "n_test=2", "--solver", "fno"], 2,
+     "eval_res=1025 with n_test=2 is too many"),
+    # mass/momentum/energy null with exit 0 before
+    (["boltzmann-bkw", "--solver", "neural-collision", "-o", "L=1e9", "-o", "iters=20", "-o", "n=8", "-o", "n_traj=1"],
+     3, "= nan is not a finite number"),
+]
+
+
+@pytest.mark.parametrize("args, code, fragment", SOLVE, ids=[" ".join(a)[:60] for a, *_ in SOLVE])
+def test_solve_fails_in_one_line(capsys, args, code, fragment):
+    import time
+    t0 = time.perf_counter()
+    rc, err = _solve(capsys, *args)
+    assert rc == code, err
+    assert fragment in one_line(err)
+    assert time.perf_counter() - t0 < 30
+
+
+def test_allow_large_lifts_the_spectral_step_limit():
+    from problems.boltzmann import BoltzmannBKW
+    from sciml.core import InvalidOption
+    from sciml.evaluate import check_sizes
+    from sciml.references.kinetic import Spectral
+    with pytest.raises(InvalidOption, match="--allow-large"):
+        check_sizes(Spectral(dt=1e-8), BoltzmannBKW())
+    check_sizes(Spectral(dt=1e-8), BoltzmannBKW(), allow_large=True)
+    check_sizes(Spectral(dt=1e-7), BoltzmannBKW())  # 1e7 steps: at the limit
+
+
+def test_fbp_unet_non_finite_validation_is_solver_diverged(monkeypatch):
+    # lr=1e9: finite losses, a network whose output is NaN; `load_state_dict(None)` TypeError before
+    from problems.tomography import CT
+    from sciml.core import SolverDiverged
+    from sciml.solvers import fbp_unet
+    monkeypatch.setattr(fbp_unet, "_mean_psnr", lambda *a: float("nan"))
+    solver = fbp_unet.FBPUNet(train_size=2, val_size=1, epochs=1, batch_size=2, width=4, depth=1)
+    with pytest.raises(SolverDiverged, match="validation PSNR = nan"):
+        solver.solve(CT(n=16, angles=8))
+
+
+def _darcy_files(tmp_path):
+    # in a subprocess: an in-process darcy.generate leaves its file locked for this process (HDF5 errno 11)
+    import subprocess
+    import sys
+    train, extra = tmp_path / "d8.h5", tmp_path / "d16.h5"
+    for out, args in ((train, ["--res", "8", "--count", "12"]), (extra, ["--res", "16", "--start", "10", "--count", "2"])):
+        subprocess.run([sys.executable, "-m", "sciml.cli", "data", "darcy", "--out", str(out), "--workers", "1",
+                        "--quiet", *args], check=True, capture_output=True, timeout=120)
+    return train, extra
+
+
+def test_nan_in_darcy_eval_data_is_refused(tmp_path, capsys):
+    import h5py
+    train, extra = _darcy_files(tmp_path)
+    with h5py.File(extra, "r+") as f:
+        u = f["u"][()]
+        u[1, 3, 3] = np.nan
+        f["u"][...] = u
+    rc, err = _solve(capsys, "darcy", "-p", f"data={train}", "-p", "res=8", "-p", "n_train=10", "-p", "n_test=2",
+                     "-p", f"eval_data={extra}", "--solver", "fno", "-o", "epochs=1", "-o", "modes=4")
+    assert rc == 2, err  # exit 0 with rel_l2@res16 = NaN before
+    line = one_line(err)
+    assert str(extra) in line and "dataset u holds 1 non-finite" in line
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda f: f.attrs.__delitem__("config"), "no 'config' attribute"),
+    (lambda f: f.attrs.__setitem__("config", "{bad"), "is not JSON"),
+    (lambda f: f.attrs.__setitem__("config", "[]"), "is list, not a table"),
+    (lambda f: f.attrs.__setitem__("config", '{"count": 3}'), "config geometry=None"),
+    (lambda f: f.attrs.__setitem__("config", '{"count": 99, "geometry": {"n": 16, "angles": 6}}'), "count=99"),
+])
+def test_ct_dataset_with_a_bad_config(tmp_path, damage, fragment):
+    import h5py
+    from sciml.core import DataError
+    from sciml.datasets import ct
+    path = tmp_path / "ct.h5"
+    assert cli.main(["data", "ct-ellipses", "--out", str(path), "--n", "16", "--angles", "6", "--count", "3",
+                     "--quiet"]) == 0
+    with h5py.File(path, "r+") as f:
+        damage(f)
+    with pytest.raises(DataError, match=fragment) as info:  # KeyError / JSONDecodeError before
+        ct.load(path, "train")
+    assert str(path) in str(info.value)

@@ -161,6 +161,37 @@ def load(path: str | os.PathLike, split: str | None = None) -> tuple[np.ndarray,
     p = Path(path)
     with open_h5(p, schema=SCHEMA, what="CT dataset",
                  hint=f"; create it with `sciml data ct-ellipses --out {p}`") as f:
-        config = json.loads(f.attrs["config"])
+        config = _config(p, f)
+        if split is not None and split not in config["splits"]:
+            raise DataError(f"CT dataset {p}: no split {split!r}; splits: {', '.join(config['splits'])}")
         lo, hi = config["splits"][split] if split else (0, config["count"])
         return f["phantoms"][lo:hi], f["sinograms"][lo:hi], config
+
+
+def _config(p: Path, f: Any) -> dict[str, Any]:
+    """The file's ``config`` attribute, checked against its arrays (DataError naming the file)."""
+    bad = f"CT dataset {p}: "
+    redo = f"; create it again with `sciml data ct-ellipses --out {p}`"
+    if "config" not in f.attrs:
+        raise DataError(bad + "no 'config' attribute" + redo)
+    try:
+        config = json.loads(f.attrs["config"])
+    except (TypeError, ValueError) as exc:
+        raise DataError(bad + f"its 'config' is not JSON ({exc})" + redo) from None
+    if not isinstance(config, dict):
+        raise DataError(bad + f"its 'config' is {type(config).__name__}, not a table" + redo)
+    for key in ("phantoms", "sinograms"):
+        if key not in f or not hasattr(f[key], "shape") or len(f[key].shape) < 3:
+            raise DataError(bad + f"no {key} array (images x rows x columns)" + redo)
+    count, geom, splits = config.get("count"), config.get("geometry"), config.get("splits")
+    n_img = min(f["phantoms"].shape[0], f["sinograms"].shape[0])
+    if not (isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= n_img):
+        raise DataError(bad + f"config count={count!r}; allowed: an integer in [1, {n_img}] (the images held)" + redo)
+    if not isinstance(geom, dict) or not {"n", "angles"} <= set(geom):
+        raise DataError(bad + f"config geometry={geom!r}; expected a table with n, angles, ..." + redo)
+    ok = isinstance(splits, dict) and all(
+        isinstance(v, list) and len(v) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+        and 0 <= v[0] <= v[1] <= count for v in splits.values())
+    if not ok:
+        raise DataError(bad + f"config splits={splits!r}; expected name = [start, stop] within [0, {count}]" + redo)
+    return config

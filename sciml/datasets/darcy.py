@@ -230,8 +230,16 @@ def load(path: str | os.PathLike, *, res: int | None = None, arrays: bool = True
             if arrays:
                 for k in ("a", "u", "index"):
                     out[k] = f[k][()]
-                if out["a"].shape != (attrs["count"], attrs["res"], attrs["res"]):
-                    raise DataError(f"darcy data file {p}: array a has shape {out['a'].shape}")
+                for k in ("a", "u"):
+                    if out[k].shape != (attrs["count"], attrs["res"], attrs["res"]):
+                        raise DataError(f"darcy data file {p}: array {k} has shape {out[k].shape}; expected "
+                                        f"{(attrs['count'], attrs['res'], attrs['res'])}")
+                    bad = ~np.isfinite(out[k])
+                    if bad.any():  # a NaN u scored every solver against NaN (exit 0 before)
+                        first = int(np.argwhere(bad)[0][0])
+                        raise DataError(f"darcy data file {p}: dataset {k} holds {int(bad.sum())} non-finite "
+                                        f"values (first in sample {int(out['index'][first])}); re-run the command "
+                                        "that wrote it")
     except KeyError as exc:
         raise DataError(f"darcy data file {p} is corrupt: missing {exc}") from None
     return out

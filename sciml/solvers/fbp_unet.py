@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..core import DataError, InvalidOption, Problem, Solution, Solver, check_choice, check_range
+from ..core import DataError, InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, check_range
 from ..progress import bar
 
 log = logging.getLogger(__name__)
@@ -202,6 +202,10 @@ class FBPUNet(Solver):
                 vp = _mean_psnr(_apply(model, fva), xva)
                 val_history.append(vp)
                 log.info("fbp-unet epoch %d: val psnr %.2f dB", epoch, vp)
+                if not math.isfinite(vp):  # a finite loss, a network whose output is not (lr far too large)
+                    raise SolverDiverged(f"{self.name}: validation PSNR = {vp} after epoch {epoch} (step {step}, "
+                                         f"loss {lv:.3g}): the network's output is not finite; lower lr={self.lr:g}",
+                                         step=step, loss=lv)
                 if vp > best[0]:
                     best = (vp, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, epoch)
         net.load_state_dict(best[1])
