@@ -354,3 +354,20 @@ def test_ct_dataset_with_a_bad_config(tmp_path, damage, fragment):
     with pytest.raises(DataError, match=fragment) as info:  # KeyError / JSONDecodeError before
         ct.load(path, "train")
     assert str(path) in str(info.value)
+
+
+def test_deepxde_import_prints_no_banner_and_writes_nothing_home(tmp_path):
+    """DeepXDE's 3-line backend banner preceded every pinn error; nothing may go to ~/.deepxde."""
+    pytest.importorskip("deepxde")
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "DDE_BACKEND"}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-c", "from sciml.solvers.pinn import import_deepxde; "
+                           "print(import_deepxde().backend.backend_name)"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=str(Path(__file__).parents[1]))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "pytorch"
+    assert "Using backend" not in proc.stderr and "paddle" not in proc.stderr, proc.stderr
+    assert not (tmp_path / ".deepxde").exists()

@@ -39,11 +39,15 @@ def import_deepxde() -> Any:
     if current not in (None, "pytorch"):
         raise MissingDependency(f"DDE_BACKEND={current!r}; sciml's PINN needs DDE_BACKEND=pytorch")
     os.environ["DDE_BACKEND"] = "pytorch"
+    banner = io.StringIO()  # DeepXDE prints a 3-line backend banner on import: kept out of every message
     try:
-        with contextlib.redirect_stdout(sys.stderr):
+        with contextlib.redirect_stdout(banner), contextlib.redirect_stderr(banner):
             import deepxde as dde
     except ImportError as exc:
         raise MissingDependency(f"deepxde is not importable ({exc}); run scripts/setup.sh") from None
+    finally:
+        if banner.getvalue().strip():
+            logging.getLogger(__name__).debug("deepxde: %s", banner.getvalue().strip())
     return dde
 
 
