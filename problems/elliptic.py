@@ -33,6 +33,10 @@ class Poisson(Problem):
     """
 
     name = "poisson"
+
+    def capabilities(self) -> frozenset[str]:
+        """The preset Poisson problem: a PDE on the unit box."""
+        return frozenset({self.name, "pde-on-domain"})
     default_reference = "exact"
     kind = "field"
 

@@ -97,6 +97,10 @@ class Elliptic(Problem):
     """
 
     name = "elliptic"
+
+    def capabilities(self) -> frozenset[str]:
+        """An elliptic PDE on its own domain."""
+        return frozenset({self.name, "pde-on-domain"})
     kind = "field"
 
     domain: Domain = Box((0.0, 0.0), (1.0, 1.0))

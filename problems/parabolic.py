@@ -30,6 +30,10 @@ class Parabolic(Problem):
     """
 
     name = "parabolic"
+
+    def capabilities(self) -> frozenset[str]:
+        """A parabolic PDE on its own domain."""
+        return frozenset({self.name, "pde-on-domain"})
     kind = "field"
 
     domain: Domain = Interval(0.0, 1.0)

@@ -177,6 +177,7 @@ CAPABILITIES: dict[str, str] = {
     "boltzmann-homogeneous": "a space-homogeneous Boltzmann problem (an initial density on a velocity box)",
     "bgk-1d": "a 1D-1V BGK problem",
     "moment-closure": "an entropy moment-closure problem",
+    "pde-on-domain": "an elliptic or parabolic PDE on a domain (Poisson, Elliptic, Parabolic)",
     "operator-pairs": "input/output function pairs (a data set of (a, u))",
     "darcy-coefficients": "Darcy coefficient fields to solve with FEM",
 }

@@ -194,7 +194,7 @@ class FEM(Solver):
     """
 
     name = "fem"
-    accepts = ("poisson", "elliptic", "parabolic")
+    requires = ("pde-on-domain",)
     #: a-priori convergence orders in h = 1/n, per degree (read by tests and study reports)
     orders: ClassVar[dict[int, dict[str, int]]] = {
         p: {"l2_fem": LagrangeElement(p).l2_order, "h1_fem": LagrangeElement(p).h1_order} for p in (1, 2)}

@@ -95,7 +95,7 @@ class PINN(Solver):
     """
 
     name = "pinn"
-    accepts = ("poisson", "elliptic", "parabolic")
+    requires = ("pde-on-domain",)
     learned = True
 
     width: int = 32
