@@ -148,14 +148,17 @@ def test_d20_radial_and_multilevel_picard_agree():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="not met yet: measured seed 0, deep-splitting N=20/40/60/100: "
-                   "-1.0/-0.92/-0.60/+0.68 %, deep-bsde N=40/80: +1.57/+1.26 %, N=80 linear: +0.57 %")
 @pytest.mark.parametrize("solver", ["deep-splitting", "deep-bsde"])
 def test_d20_deep_solvers_agree_with_radial(solver):
+    # both carry an O(T/N) time-stepping bias of opposite signs, large here because f
+    # makes 60 % of the answer (E g(X_T) = 0.1615), plus regression error.  Measured,
+    # seed 0: deep-splitting N = 20/40/60/100 (steps_next 600/600/300/300): -1.0/-0.92/
+    # -0.60/+0.68 %, N = 60 with steps_next 600: +0.23 %; deep-bsde N = 40/80: +1.57/+1.26 %,
+    # with linear=True N = 80/160: +0.57/-0.0007 %
     from sciml.solvers.deep_bsde import DeepBSDE
     from sciml.solvers.deep_splitting import DeepSplitting
-    s = DeepSplitting(time_steps=60, steps_next=300) if solver == "deep-splitting" else \
-        DeepBSDE(time_steps=80, steps=2000, linear=True)
+    s = DeepSplitting(time_steps=60) if solver == "deep-splitting" else \
+        DeepBSDE(time_steps=160, steps=2000, linear=True)
     v = s.solve(load("radial20"), seed=0).value
     ref = _d20_reference()
     assert abs(v - ref) < 0.005 * ref, (solver, v, ref)
