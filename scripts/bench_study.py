@@ -129,7 +129,8 @@ def main() -> None:
                        dask_2_warm_s=warm, speedup_dask_2_warm=one / warm)
     out.update(baseline="1 worker (in process) / direct solver calls", load_avg_1min=os.getloadavg()[0],
                note="2-core machine shared with other users (kernel autogroup scheduling gives one "
-                    "session one share): timings and speedups are pessimistic")
+                    "autogroup (everything started from one terminal) one share): "
+                    "timings and speedups are pessimistic")
     print(json.dumps(out))
 
 

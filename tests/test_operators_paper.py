@@ -2,8 +2,8 @@
 
 Li et al. 2021 (ICLR, table 4) report a mean relative L2 test error of
 0.0108 for FNO at s = 85 with 1000 training and 100 test samples (500
-epochs of batch 20).  This test runs the recipe measured in session 3
-(docs/operators.md): the paper's architecture with padding 11 (an
+epochs of batch 20).  This test runs the 64-epoch recipe (batch 5, padding 11, 2 threads) of
+docs/operators.md: the paper's architecture with padding 11 (an
 FFT-friendly 96-point grid), 64 epochs of batch 5, cosine schedule from
 lr 2e-3, seed 0, two threads: 0.010477 in 87.8 min.  Needs data/darcy_85.h5 from
 ``sciml data darcy --res 85 --count 1100 --seed 0 --out data/darcy_85.h5``.
