@@ -295,6 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # NumPy's overflow/invalid-value warnings say nothing the result checks do not say
+        # better (a non-finite result exits 3 naming the quantity); -v shows them
+        import warnings
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
     try:
         if args.command == "list":
             return _cmd_list(args)
