@@ -49,6 +49,12 @@ def _build(problem: Any, fns: dict[str, Any], exact: bool, full: bool) -> Any:
     phi = njit_xp(own, "initial", fns["initial"], (x_ex,))
 
     if exact:
+        from .._fuse import fuse_shifted
+        rng = np.random.default_rng(3)
+        fused = fuse_shifted(fns["initial"], d, rng.uniform(problem.a, problem.b, size=(d, 7)))
+        if fused is not None:
+            return _exact_fused(d, *fused)
+
         @nb.njit(parallel=True)
         def chunk_sums(x, seeds, counts, steps, T, shift, S, antithetic):
             n_chunks = seeds.shape[0]
@@ -166,3 +172,42 @@ def _build(problem: Any, fns: dict[str, Any], exact: bool, full: bool) -> Any:
                     S2[c, n] += v * v
         return S1, S2
     return chunk_sums_euler
+
+
+def _exact_fused(d: int, fused: Any, rows: int) -> Any:
+    """The exact sampler with phi(x + g) as one fused loop nest (sciml._fuse)."""
+    import numba as nb
+
+    @nb.njit(parallel=True)
+    def chunk_sums(x, seeds, counts, steps, T, shift, S, antithetic):
+        n_chunks = seeds.shape[0]
+        N = x.shape[0]
+        xT = np.ascontiguousarray(x.T)
+        S1 = np.zeros((n_chunks, N))
+        S2 = np.zeros((n_chunks, N))
+        n_sign = 2 if antithetic else 1
+        sq = math.sqrt(T)
+        for c in nb.prange(n_chunks):
+            np.random.seed(seeds[c])
+            z = np.empty(d)
+            g = np.empty(d)
+            t = np.empty((rows, N))
+            acc = np.zeros(N)
+            for _ in range(counts[c]):
+                for i in range(d):
+                    z[i] = np.random.standard_normal()
+                acc[:] = 0.0
+                for sgn_i in range(n_sign):
+                    sgn = 1.0 - 2.0 * sgn_i
+                    for i in range(d):
+                        s = 0.0
+                        for j in range(d):
+                            s += S[i, j] * z[j]
+                        g[i] = shift[i] * T + sq * sgn * s
+                    fused(xT, g, acc, t)
+                for n in range(N):
+                    v = acc[n] / n_sign
+                    S1[c, n] += v
+                    S2[c, n] += v * v
+        return S1, S2
+    return chunk_sums
