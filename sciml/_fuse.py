@@ -184,8 +184,9 @@ class _Writer:
         lines = ["def fused(xT, g, acc, t):", "    d, N = xT.shape"]
         for k, r in enumerate(self.order):
             op, a = r.args
-            lines += [f"    for n in range(N):", f"        t[{k}, n] = {'0.0' if op == '+' else '1.0'}",
-                      "    for i in range(d):", "        for n in range(N):",
+            # the first coordinate starts the reduction (no pass to set it to 0 or 1)
+            lines += ["    i = 0", "    for n in range(N):", f"        t[{k}, n] = {self.expr(a, 'i')}",
+                      "    for i in range(1, d):", "        for n in range(N):",
                       f"            t[{k}, n] = t[{k}, n] {op} {self.expr(a, 'i')}"]
         lines += ["    for n in range(N):", f"        acc[n] += {self.expr(root, None)}"]
         return "\n".join(lines) + "\n"

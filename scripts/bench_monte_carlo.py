@@ -136,7 +136,7 @@ def main() -> None:
         bench_case("heat-paraboloid", Heat(d=10, n_test=1000), int(20_000 * scale), repeat),
         bench_case("put-min", BlackScholes(payoff="put-min", d=50, n_test=200), int(20_000 * scale), repeat),
     ]
-    user = bench_user(int(20_000 * scale), repeat)
+    user = bench_user(int(200_000 * scale), max(repeat, 3))
     if args.user_only:
         print(json.dumps({"benchmark": "monte_carlo_user", "baseline": "the built-in heat kernel, same run",
                           "ratio": user["ratio"], "user_problem": user}))
