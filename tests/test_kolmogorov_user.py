@@ -192,3 +192,21 @@ def test_study_takes_a_user_file_relative_to_the_study(tmp_path):
                     '[[solver]]\nname = "monte-carlo"\noptions = { samples = [500, 1000] }\n')
     result = study.run(spec, out=tmp_path / "out", progress=False)
     assert not result.failed and len(result.cells) == 2
+
+
+def test_monte_carlo_exact_sampler_with_an_untraceable_initial_value():
+    """xp.amax is not traced into a fused loop: the compiled function runs instead.
+    E max(X1, X2) for independent N(m_i, s^2 T): m1 N(q) + m2 N(-q) + th phi(q),
+    th = s sqrt(2T), q = (m1 - m2) / th."""
+    from scipy.stats import norm
+    from problems.kolmogorov import Kolmogorov
+    from sciml.references.monte_carlo import MonteCarlo
+    s, T = 0.7, 0.5
+    p = Kolmogorov(d=2, T=T, a=-1.0, b=1.0, drift=0.0, diffusion=s,
+                   initial=lambda x, xp: xp.amax(x, axis=0), n_test=8)
+    sol = MonteCarlo(samples=20_000).solve(p, seed=3)
+    x = p.test_points()
+    th = s * math.sqrt(2 * T)
+    q = (x[:, 0] - x[:, 1]) / th
+    exact = x[:, 0] * norm.cdf(q) + x[:, 1] * norm.cdf(-q) + th * norm.pdf(q)
+    assert np.all(np.abs(sol(x) - exact) < 3.0 * sol.fn.stderr(x))

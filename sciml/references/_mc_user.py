@@ -53,44 +53,15 @@ def _build(problem: Any, fns: dict[str, Any], exact: bool, full: bool) -> Any:
         rng = np.random.default_rng(3)
         fused = fuse_shifted(fns["initial"], d, rng.uniform(problem.a, problem.b, size=(d, 7)))
         if fused is not None:
-            return _exact_fused(d, *fused)
+            return _exact_kernel(d, *fused)
 
-        @nb.njit(parallel=True)
-        def chunk_sums(x, seeds, counts, steps, T, shift, S, antithetic):
-            n_chunks = seeds.shape[0]
-            N = x.shape[0]
-            xT = np.ascontiguousarray(x.T)
-            S1 = np.zeros((n_chunks, N))
-            S2 = np.zeros((n_chunks, N))
-            n_sign = 2 if antithetic else 1
-            sq = math.sqrt(T)
-            for c in nb.prange(n_chunks):
-                np.random.seed(seeds[c])
-                z = np.empty(d)
-                g = np.empty(d)
-                Y = np.empty((d, N))
-                acc = np.zeros(N)
-                for _ in range(counts[c]):
-                    for i in range(d):
-                        z[i] = np.random.standard_normal()
-                    acc[:] = 0.0
-                    for sgn_i in range(n_sign):
-                        sgn = 1.0 - 2.0 * sgn_i
-                        for i in range(d):
-                            s = 0.0
-                            for j in range(d):
-                                s += S[i, j] * z[j]
-                            g[i] = shift[i] * T + sq * sgn * s
-                        for i in range(d):
-                            for n in range(N):
-                                Y[i, n] = xT[i, n] + g[i]
-                        acc += phi(Y)
-                    for n in range(N):
-                        v = acc[n] / n_sign
-                        S1[c, n] += v
-                        S2[c, n] += v * v
-            return S1, S2
-        return chunk_sums
+        @nb.njit
+        def shifted(xT, g, acc, Y):   # acc += phi(xT + g), with Y (d, N) as the buffer
+            for i in range(d):
+                for n in range(xT.shape[1]):
+                    Y[i, n] = xT[i, n] + g[i]
+            acc += phi(Y)
+        return _exact_kernel(d, shifted, d)
 
     drift, diff = fns["drift"], fns["diffusion"]
     const_drift = problem.drift_vector()
@@ -174,8 +145,10 @@ def _build(problem: Any, fns: dict[str, Any], exact: bool, full: bool) -> Any:
     return chunk_sums_euler
 
 
-def _exact_fused(d: int, fused: Any, rows: int) -> Any:
-    """The exact sampler with phi(x + g) as one fused loop nest (sciml._fuse)."""
+def _exact_kernel(d: int, shifted: Any, rows: int) -> Any:
+    """The exact sampler: per path, ``shifted(xT, g, acc, t)`` adds phi(x + g) at every
+    point to acc (a fused loop nest from sciml._fuse, or the compiled phi on a buffer),
+    ``t`` a (rows, N) work array."""
     import numba as nb
 
     @nb.njit(parallel=True)
@@ -204,7 +177,7 @@ def _exact_fused(d: int, fused: Any, rows: int) -> Any:
                         for j in range(d):
                             s += S[i, j] * z[j]
                         g[i] = shift[i] * T + sq * sgn * s
-                    fused(xT, g, acc, t)
+                    shifted(xT, g, acc, t)
                 for n in range(N):
                     v = acc[n] / n_sign
                     S1[c, n] += v
