@@ -285,7 +285,9 @@ class Elliptic(Problem):
         """Evaluate every function at points x (d, n) of the domain: shapes, finiteness,
         A symmetric positive definite, c >= 0 (raises InvalidProblem)."""
         x = np.asarray(x, dtype=float)
-        check_coefficient_values(self.matrix(x), "at some points of the domain")
+        # a constant coefficient is checked at one point (it is the same everywhere)
+        check_coefficient_values(self.matrix(x if callable(self.coefficient) else x[:, :1]),
+                                 "at some points of the domain")
         c = self.scalar(self.reaction, "reaction", x)
         if np.any(c < 0):
             raise InvalidProblem(f"elliptic: reaction is negative (min {c.min():.3g}); allowed: c >= 0")
