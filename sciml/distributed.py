@@ -19,13 +19,14 @@ A global batch that the world size does not divide is an ``InvalidOption``.
 """
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 from typing import Any
 
 from .core import InvalidOption
 
-__all__ = ["World", "world", "local_slice", "global_mean", "wrap"]
+__all__ = ["World", "world", "local_slice", "global_mean", "wrap", "finish"]
 
 #: seconds a collective waits for the other ranks before failing the run
 TIMEOUT_S = 300
@@ -53,7 +54,27 @@ def world(device: Any) -> World:
     if not dist.is_initialized():
         backend = "nccl" if getattr(device, "type", str(device)) == "cuda" else "gloo"
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=TIMEOUT_S))
+        atexit.register(finish)
     return World(dist.get_rank(), dist.get_world_size())
+
+
+def finish() -> None:
+    """Leave the process group: wait for every rank, then destroy it.
+
+    Without the barrier a rank that finishes first tears down its gloo
+    connections while a slower rank (still writing its results) holds them,
+    and the slower rank aborts ("terminate called without an active
+    exception"). Registered with ``atexit`` when :func:`world` joins; safe to
+    call twice."""
+    try:
+        import torch.distributed as dist
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 def local_slice(batch: int, w: World, *, solver: str) -> slice:

@@ -21,6 +21,5 @@ if __name__ == "__main__":
     if int(os.environ.get("RANK", "0")) == 0:
         np.savez(sys.argv[1], loss=np.asarray(sol.stats["loss_history"]),
                  **{k: v for k, v in sol.state.items() if k.startswith("param.")})
-    import torch.distributed as dist
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    from sciml.distributed import finish
+    finish()  # every rank waits here until rank 0 has written the file
