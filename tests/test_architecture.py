@@ -198,11 +198,6 @@ def test_the_cycle_finder_names_a_cycle_of_three():
 #: reworked elsewhere; each entry says how it goes.  An entry whose pair is gone fails
 #: the test, so that the list only shrinks.
 KNOWN_MUTUAL = {
-    # FEM.solve dispatches to the per-problem-type modules, which take the point
-    # evaluator and PETSc helpers back from fem.py: those helpers belong in a module
-    # of their own that both import
-    ("sciml.references.fem", "sciml.references.fem_elliptic"),
-    ("sciml.references.fem", "sciml.references.fem_parabolic"),
     # radon.fbp hands fan-beam geometries to fanbeam.fan_fbp, which takes the filter
     # back from radon.py: the filter belongs in a module both import
     ("operators.fanbeam", "operators.radon"),

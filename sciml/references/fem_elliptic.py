@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core import InvalidProblem, Solution
+from .fem_common import PointEvaluator, _petsc_options, _solve
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +201,6 @@ def _ufl_coefficient(problem: Any, ufl: Any, x: Any, xp: Any) -> tuple[Any, bool
 
 def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solution:
     """Assemble and solve; the Solution evaluates at points and carries FEM-norm errors."""
-    from .fem import PointEvaluator, _petsc_options, _solve
     dolfinx, ufl, MPI, PETSc = mods["dolfinx"], mods["ufl"], mods["MPI"], mods["PETSc"]
     fem, petsc = dolfinx.fem, dolfinx.fem.petsc
     p = fem_solver.degree

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..core import InvalidOption, InvalidProblem
+from .fem_common import PointEvaluator, _keep_root_logger, _petsc_options, _solve, dolfinx_modules
+from .fem_elliptic import UFLNamespace, _mark_parts, build_mesh
 
 __all__ = ["recover_coefficient", "quadrant_indicators"]
 
@@ -33,7 +35,6 @@ def quadrant_indicators(domain: Any, x: Any, xp: Any) -> list[Any]:
 
 def recover_coefficient(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Recovered parameters, residual and cost (see :func:`_recover`)."""
-    from .fem import _keep_root_logger
     return _keep_root_logger(_recover)(*args, **kwargs)
 
 
@@ -42,8 +43,6 @@ def _recover(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *, parametrisat
     """Recovered parameters, residual and cost (``fem_solves``, ``wall_s``)."""
     from scipy.optimize import least_squares
 
-    from .fem import PointEvaluator, _petsc_options, _solve, dolfinx_modules
-    from .fem_elliptic import UFLNamespace, _mark_parts, build_mesh
     from problems.domains import Box
     if parametrisation not in ("constant", "quadrants"):
         raise InvalidOption(f"inverse: parametrisation={parametrisation!r}; choose constant or quadrants")

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..core import Solution, SolverDiverged
+from .fem_common import PointEvaluator
+from .fem_elliptic import UFLNamespace, _check_on_mesh, _fem_errors, _mark_parts, _ufl_coefficient, build_mesh
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,6 @@ THETA = {"be": (1.0, 1), "cn": (0.5, 2)}
 
 
 def solve_parabolic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solution:
-    from .fem import PointEvaluator
-    from .fem_elliptic import UFLNamespace, _check_on_mesh, _fem_errors, _mark_parts, _ufl_coefficient, build_mesh
     dolfinx, ufl, MPI, PETSc = mods["dolfinx"], mods["ufl"], mods["MPI"], mods["PETSc"]
     fem = dolfinx.fem
     import dolfinx.fem.petsc  # noqa: F401
