@@ -10,7 +10,7 @@ what="${1:-all}"
 py=.venv/bin/python
 if [ "$what" = all ] || [ "$what" = poisson ]; then
   echo "== Poisson d=2: PINN vs FEM (results/poisson)" >&2
-  $py scripts/poisson_comparison.py --out results/poisson
+  $py scripts/paper/poisson_comparison.py --out results/poisson
 fi
 if [ "$what" = all ] || [ "$what" = quickstart ]; then
   echo "== quick-start study (results/quickstart)" >&2

@@ -44,7 +44,7 @@ def test_Q_bkw_spectral_convergence_dim2_direct_and_fast():
 
 
 def test_fast_and_direct_agree_at_the_benchmark_configuration():
-    """M = 8 as in scripts/bench_collision.py: at n = 64 the two agree to 1e-6
+    """M = 8 as in scripts/bench/bench_collision.py: at n = 64 the two agree to 1e-6
     (measured 6.3e-7, the fast truncation |x|, |y| <= sqrt(2) S); at n = 32 the
     gap (4.5e-5) is resolution, not angular quadrature: it is the same for all M >= 3."""
     f, _ = bkw_rhs_on_grid(64, 8.0, 2, 0.5)

@@ -98,7 +98,7 @@ def test_deep_bsde_controlled_forward_hjb_large_lam():
                    eval_paths=16384).solve(p, seed=0)
     se = sol.stats["value_stderr"]
     assert 0.0 < se < 0.003 * exact
-    # budget: Heun bias with the exact control, measured by scripts/hjb_control_bias.py
+    # budget: Heun bias with the exact control, measured by scripts/paper/hjb_control_bias.py
     # (-0.38 % +- 0.11 % at N = 10), the cost excess of the learned control (second order in
     # its error, >= 0), and 4 standard errors of the final Monte Carlo mean (0.25 % x 4)
     tol = 0.005 * exact + 4 * se

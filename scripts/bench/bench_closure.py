@@ -10,7 +10,7 @@ moment vectors (same vectors for both; network: gradient of the ICNN by
 autograd and α_0 by quadrature, float64; Newton: batched damped Newton to
 |<m f> - u| <= 1e-10); each time is the best of ``--repeat`` runs.  Prints ONE JSON line.
 
-    nice -n 10 .venv/bin/python scripts/bench_closure.py [--orders 2,3,4] [--steps S] [--dtype float32]
+    nice -n 10 .venv/bin/python scripts/bench/bench_closure.py [--orders 2,3,4] [--steps S] [--dtype float32]
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ the same way: grid values in, grid values out (op(f)), kernel weights cached
 and a warm-up call first (Numba compile and tables excluded), minimum of
 repeated calls, one thread each by default (pessimistic on a shared machine).
 
-    nice -n 10 .venv/bin/python scripts/bench_collision.py [--M 16] [--L 8]
+    nice -n 10 .venv/bin/python scripts/bench/bench_collision.py [--M 16] [--L 8]
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ exponent of solve time against unknowns (near-linear means <= 1.2).  The
 baseline named in the JSON line is the same fit for sparse direct LU (MUMPS)
 over the sizes where LU fits in memory quickly (up to ~2.5e5 unknowns).
 
-Prints one JSON line on stdout.  Usage: python scripts/bench_fem.py [--repeats 3]
+Prints one JSON line on stdout.  Usage: python scripts/bench/bench_fem.py [--repeats 3]
 """
 from __future__ import annotations
 

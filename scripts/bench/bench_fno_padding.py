@@ -6,7 +6,7 @@ The paper's Darcy FNO (modes 12, width 32, 4 layers) on batches of 5 random
 baseline padding 9 and for ``fft_friendly_padding(85, 9)`` = 11 (96 = 2^5 x 3),
 in the same run.  Prints one JSON line with both times and their ratio::
 
-    python scripts/bench_fno_padding.py --threads 1
+    python scripts/bench/bench_fno_padding.py --threads 1
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ second (paths x points x d / s), ``ratio`` = NumPy wall time / Numba wall time
 (the work ratio, meaningful even on a loaded machine).  Top-level ``ratio``
 is the smaller wall-time ratio of the two cases.
 
-    nice -n 10 .venv/bin/python scripts/bench_monte_carlo.py [--quick]
+    nice -n 10 .venv/bin/python scripts/bench/bench_monte_carlo.py [--quick]
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 from problems.kolmogorov import BlackScholes, Heat  # noqa: E402
 from sciml.references.monte_carlo import MonteCarlo  # noqa: E402

@@ -13,7 +13,7 @@ Numba into the same recursion) and timed in the same run, same level and seed
 best of ``--repeat`` runs.  Prints one JSON line:
 {"bench": ..., "numba_s", "python_s", "ratio", "user_s", "user_ratio", ...}.
 
-    python scripts/bench_multilevel_picard.py [--problem allen-cahn] [--d 100] [--level 6]
+    python scripts/bench/bench_multilevel_picard.py [--problem allen-cahn] [--d 100] [--level 6]
 """
 from __future__ import annotations
 

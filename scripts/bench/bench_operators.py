@@ -11,7 +11,7 @@ depend on the weights, so an untrained network is timed unless
 CPU seconds of this process are reported too, because on a shared machine
 they are less disturbed by other jobs than wall time.
 
-    nice -n 10 python scripts/bench_operators.py --samples 20
+    nice -n 10 python scripts/bench/bench_operators.py --samples 20
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ collocation points, seed, Adam steps and L-BFGS iterations, in this one
 process, alternating (bare, sciml) for ``--pairs`` pairs; the figure is the
 ratio of the median wall times (sciml / bare; target <= 1.10) and both errors.
 
-Prints one JSON line on stdout.  Usage: python scripts/bench_pinn.py [--pairs 3]
+Prints one JSON line on stdout.  Usage: python scripts/bench/bench_pinn.py [--pairs 3]
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ The cells are a fixed amount of pure-Python arithmetic (GIL-bound, one
 core each), calibrated to ``--cell-s`` seconds at the start.  On a shared
 machine other users' load lowers the speedups: the load average is printed.
 
-    python scripts/bench_study.py [--cells 12] [--cell-s 1.0]
+    python scripts/bench/bench_study.py [--cells 12] [--cell-s 1.0]
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ P2 elements with Crank-Nicolson are refined together (cells and steps doubled, s
 errors shrink 4x per level); u(1, .) is compared on 2001 points of [-1, 1].  The error of each
 level is estimated by its distance to the finest level, and the finest level's own error by
 Richardson extrapolation: |u_L - u_(L-1)| / (2^order - 1) with the observed order.  Prints one
-JSON line.  Usage: python scripts/allen_cahn_fem.py [--levels 5]
+JSON line.  Usage: python scripts/paper/allen_cahn_fem.py [--levels 5]
 """
 import argparse
 import json

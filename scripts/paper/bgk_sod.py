@@ -3,7 +3,7 @@
 kn = 1e-4, and a figure of density, velocity and temperature at kn = 1e-4,
 1e-2, 1 (docs/figures/bgk_sod.png).
 
-    nice -n 10 .venv/bin/python scripts/bgk_sod.py [--sizes 100,200,400,800] [--nx-fig 400]
+    nice -n 10 .venv/bin/python scripts/paper/bgk_sod.py [--sizes 100,200,400,800] [--nx-fig 400]
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ dim 2, t = 0 -> 1: relative max error at t1 and the moment drifts for
 n = 16, 32, 64, direct and fast; with ``--dim3`` also dim 3, t = 5.5 -> 6.5,
 n = 32 (direct, a few minutes).  One JSON line per run, then a Markdown table.
 
-    nice -n 10 .venv/bin/python scripts/bkw_convergence.py [--dim3] [--dt 0.05]
+    nice -n 10 .venv/bin/python scripts/paper/bkw_convergence.py [--dim3] [--dt 0.05]
 """
 from __future__ import annotations
 

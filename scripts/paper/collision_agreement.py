@@ -8,7 +8,7 @@ per call (min of repeats after a warm-up, one thread).  This separates the
 angular quadrature (what M changes) from the truncation and resolution
 (what n changes).
 
-    nice -n 10 .venv/bin/python scripts/collision_agreement.py [--M 2,3,4,6,8,12,16,32,64]
+    nice -n 10 .venv/bin/python scripts/paper/collision_agreement.py [--M 2,3,4,6,8,12,16,32,64]
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 
     sciml data ct-ellipses --n 128 --angles 30 --count 5000 --val-fraction 0.04 \
         --test-fraction 0.04 --out data/ct_ellipses_128.h5
-    python scripts/ct_ellipses.py train --data data/ct_ellipses_128.h5 --checkpoint data/fbp_unet_128.h5
-    python scripts/ct_ellipses.py eval  --data data/ct_ellipses_128.h5 --checkpoint data/fbp_unet_128.h5
+    python scripts/paper/ct_ellipses.py train --data data/ct_ellipses_128.h5 --checkpoint data/fbp_unet_128.h5
+    python scripts/paper/ct_ellipses.py eval  --data data/ct_ellipses_128.h5 --checkpoint data/fbp_unet_128.h5
 
 ``train`` fits (or reloads) the fbp-unet checkpoint; ``eval`` scores fbp, tv
 and fbp-unet on the first ``--images`` test images of the file (the file's

@@ -11,7 +11,7 @@ mean PSNR, and the amplification ||M(y + delta) - M(y)|| / ||delta||.  For FBP
 (linear) the amplification must approach its operator norm, computed by power
 iteration as a check of the attack.
 
-    python scripts/ct_robustness.py --checkpoint data/fbp_unet_128.h5 --data data/ct_ellipses_128.h5
+    python scripts/paper/ct_robustness.py --checkpoint data/fbp_unet_128.h5 --data data/ct_ellipses_128.h5
 
 Writes ``<out>/ct_robustness.json`` and ``<out>/ct_robustness.png``; the last
 stdout line is one JSON object.

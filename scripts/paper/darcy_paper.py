@@ -4,7 +4,7 @@ Usage (data first: ``sciml data darcy --res 85 --count 1100 --seed 0 --out data/
 and, for the zero-shot test set, ``sciml data darcy --res 141 --start 1000 --count 100
 --seed 0 --out data/darcy_141_test.h5``)::
 
-    nice -n 10 python scripts/darcy_paper.py --data data/darcy_85.h5 \
+    nice -n 10 python scripts/paper/darcy_paper.py --data data/darcy_85.h5 \
         --eval-data data/darcy_141_test.h5 --out results/darcy_paper \
         --run fno:epochs=10,batch=10,lr=2e-3,schedule=cosine,eval_every=1 \
         --run deeponet:epochs=200,lr=1e-3,schedule=cosine,eval_every=20,time_limit=420

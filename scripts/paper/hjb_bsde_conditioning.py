@@ -15,7 +15,7 @@ the loss E|Y_N - g|^2 by only eps^2 E∫|Z|^2 (second order).
 
 Prints one JSON line::
 
-    python scripts/hjb_bsde_conditioning.py --d 100 --lam 50
+    python scripts/paper/hjb_bsde_conditioning.py --d 100 --lam 50
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ script measures how far above u the cost lies when Z is the exact
 Z = sqrt(2) ∇u (from Cole-Hopf quadrature, cubic spline in |x|^2), i.e. the
 bias that remains with a perfectly trained network.  Prints one JSON line::
 
-    python scripts/hjb_control_bias.py --d 100 --lam 50 --N 10 20 50 100 --plot docs/figures/hjb_control_bias.png
+    python scripts/paper/hjb_control_bias.py --d 100 --lam 50 --N 10 20 50 100 --plot docs/figures/hjb_control_bias.png
 
 The JSON line also holds each scheme's order, fitted by least squares to
 log |bias| against log N over the N given.

@@ -5,7 +5,7 @@ random points of [0.1, 0.9]^2 with Gaussian noise of standard deviation noise * 
 (one draw, scaled per level).  constant: f = 2 pi^2 sin(pi x) sin(pi y), k = 2, exact data
 u = sin(pi x) sin(pi y) / 2.  quadrants: f = 1, k = 1, 2, 3, 4 on the quadrants, data from a
 P2 FEM solve on 64 x 64 cells (FEM only: the PINN's strong form does not see the jumps).
-Prints one JSON line per (case, method, noise).  Usage: python scripts/inverse_table.py [--no-pinn]
+Prints one JSON line per (case, method, noise).  Usage: python scripts/paper/inverse_table.py [--no-pinn]
 """
 import argparse
 import json

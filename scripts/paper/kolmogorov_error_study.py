@@ -10,7 +10,7 @@ least-squares line in log-log coordinates gives the empirical slope of each
 sweep.  Writes DIR/results.json and DIR/error_study.png; finished points are
 kept in DIR/points.json so an interrupted study resumes.
 
-    nice -n 10 .venv/bin/python scripts/kolmogorov_error_study.py --out results/kolmogorov_error_study
+    nice -n 10 .venv/bin/python scripts/paper/kolmogorov_error_study.py --out results/kolmogorov_error_study
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 
 from problems.kolmogorov import Heat  # noqa: E402
 from sciml.evaluate import evaluate  # noqa: E402

@@ -6,7 +6,7 @@ the cost per run (evaluations of f; also wall seconds), then fits the slope
 of log(rel. RMSE) against log(cost).  Writes one JSON line per level, a
 summary line, and (with --plot) a log-log figure.
 
-    python scripts/mlp_error_vs_cost.py --problem allen-cahn --d 100 --T 1 \
+    python scripts/paper/mlp_error_vs_cost.py --problem allen-cahn --d 100 --T 1 \
         --levels 1 2 3 4 5 6 --repeats 5 --plot docs/figures/mlp_error_vs_cost.png
 """
 from __future__ import annotations

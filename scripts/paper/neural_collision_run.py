@@ -3,7 +3,7 @@
 against BKW, conservation, entropy monotonicity and the cost per collision
 evaluation against `spectral` (fast and direct) on the same grid.  One JSON line.
 
-    nice -n 10 .venv/bin/python scripts/neural_collision_run.py [--rank 9] [--n-traj 16] [--iters 1000]
+    nice -n 10 .venv/bin/python scripts/paper/neural_collision_run.py [--rank 9] [--n-traj 16] [--iters 1000]
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Plot test error against training time from the JSON lines of scripts/darcy_paper.py.
+"""Plot test error against training time from the JSON lines of scripts/paper/darcy_paper.py.
 
-    python scripts/plot_darcy_curve.py results/darcy_paper.jsonl [...] --out docs/figures/darcy_curve.png
+    python scripts/paper/plot_darcy_curve.py results/darcy_paper.jsonl [...] --out docs/figures/darcy_curve.png
 
 A line's optional "label" key replaces the default legend entry.
 """

@@ -12,7 +12,7 @@ with its default options; then FEM P1 and P2 are run on meshes n = 4, 8, 16,
 FEM times exclude the one-off FFCx compilation of the forms (a warm-up
 solve on n = 2 runs first).  All errors are against the exact solution on the problem's 101 x 101 test
 grid.  Writes DIR/runs.h5 (every run), DIR/table.md and DIR/error_vs_time.png,
-and prints the table.  Usage: python scripts/poisson_comparison.py --out DIR
+and prints the table.  Usage: python scripts/paper/poisson_comparison.py --out DIR
 """
 from __future__ import annotations
 

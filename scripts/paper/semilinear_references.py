@@ -4,7 +4,7 @@ radial for allen-cahn / sine-gordon, cole-hopf for hjb; one JSON line per
 case with the value, the published value, the relative difference, the
 Richardson correction (radial) and the wall time.
 
-    python scripts/semilinear_references.py [--nodes 1500 --steps 75]
+    python scripts/paper/semilinear_references.py [--nodes 1500 --steps 75]
 """
 from __future__ import annotations
 
