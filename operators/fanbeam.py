@@ -44,6 +44,9 @@ import numpy as np
 
 from sciml.core import InvalidOption, InvalidProblem
 
+from .filters import fbp_filter, filter_padded
+from .norms import power_norm
+
 __all__ = ["FanGeometry", "RayGeometry", "FanRadon", "TorchFanRadon", "fan_fbp", "parker_weights"]
 
 
@@ -167,6 +170,10 @@ class FanGeometry:
         theta, s = self.rays()
         return RayGeometry(self.n, theta.reshape(-1), s.reshape(-1))
 
+    def projector(self, device: str = "cpu") -> "FanRadon":
+        """The Numba projector of this geometry (what ``operators.radon.projector`` returns)."""
+        return FanRadon(self, device=device)
+
 
 @dataclass(frozen=True)
 class RayGeometry:
@@ -270,16 +277,19 @@ class FanRadon:
         return tuple(np.asarray(a, dtype=dtype) if isinstance(a, np.ndarray) else a for a in self._adj)
 
     def norm(self, iterations: int = 50, seed: int = 0) -> float:
-        from .radon import power_norm
         return power_norm(lambda v: self.adjoint(self.forward(v)), self.geometry.image_shape,
                           iterations=iterations, seed=seed)
+
+    def fbp(self, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
+        """:func:`fan_fbp` (what ``operators.radon.fbp`` calls for this projector)."""
+        return fan_fbp(self, sino, filter, frequency_scaling)
 
 
 class TorchFanRadon:
     """The same fan-beam matrix in torch (batched, differentiable, CPU or CUDA)."""
 
     def __init__(self, geometry: FanGeometry, device: str = "cpu", dtype: str = "float64") -> None:
-        from .radon import TorchRadon
+        from .radon_torch import TorchRadon
         self.geometry = geometry
         self._rays = TorchRadon(geometry.ray_geometry(), device=device, dtype=dtype)  # type: ignore[arg-type]
 
@@ -365,7 +375,6 @@ def parker_weights(geometry: FanGeometry) -> np.ndarray:
 
 def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
     """Filtered back-projection for the flat-detector fan beam (see the module docstring)."""
-    from .radon import _filtered, fbp_filter
     g = radon.geometry
     sino = np.asarray(sino, dtype=np.float64)
     g.check_sino(sino)
@@ -379,7 +388,7 @@ def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequenc
     if key not in radon._responses:
         radon._responses[key] = fbp_filter(virtual, filter, frequency_scaling)  # type: ignore[arg-type]
     redundancy = np.full(g.sino_shape, 0.5) if g.theta_values else parker_weights(g)
-    q = _filtered(sino * pre * redundancy, radon._responses[key])[..., :g.n_det]
+    q = filter_padded(sino * pre * redundancy, radon._responses[key])[..., :g.n_det]
     x, y = g.pixel_centres()
     out = np.zeros(sino.shape[:-2] + g.image_shape)
     for a, b in enumerate(g.beta):

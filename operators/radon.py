@@ -42,10 +42,13 @@ import numpy as np
 
 from sciml.core import InvalidOption, InvalidProblem
 
+# re-exported: the filters, the norm and the torch projector are part of this module's API
+from .filters import FILTERS, fbp_filter, fbp_scale, filter_padded, filter_sinogram
+from .norms import power_norm
+from .radon_torch import TorchRadon
+
 __all__ = ["Geometry", "Radon", "TorchRadon", "FILTERS", "fbp", "fbp_filter", "filter_sinogram",
            "fbp_scale", "power_norm", "projector"]
-
-FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
 #: a gap between sorted angles wider than this many median gaps is a missing wedge (Geometry.angle_weights)
 WEDGE_GAPS = 16.0
@@ -304,241 +307,12 @@ class Radon:
 
 
 def projector(geometry: Any, device: str = "cpu") -> Any:
-    """The Numba projector of a geometry: :class:`Radon` (parallel beam) or
-    :class:`operators.fanbeam.FanRadon` (fan beam)."""
-    if type(geometry).__name__ == "FanGeometry":
-        from .fanbeam import FanRadon
-        return FanRadon(geometry, device=device)
+    """The Numba projector of a geometry: :class:`Radon` (parallel beam), or the one
+    the geometry builds itself (``geometry.projector(device)``: the fan beam's
+    :class:`operators.fanbeam.FanRadon`), so this module needs no other geometry."""
+    if not isinstance(geometry, Geometry) and hasattr(geometry, "projector"):
+        return geometry.projector(device)
     return Radon(geometry, device=device)
-
-
-def power_norm(normal_op, shape: tuple[int, ...], *, iterations: int = 50, seed: int = 0) -> float:
-    """Operator norm ||K|| = sqrt(lambda_max(K^T K)) by power iteration.
-
-    ``normal_op`` applies K^T K.  The iterate starts from a seeded Gaussian
-    vector; the Rayleigh quotient increases monotonically to lambda_max, so
-    the estimate is a lower bound that converges from below (callers add a
-    safety margin for step sizes).
-    """
-    rng = np.random.default_rng(seed)
-    v = rng.standard_normal(shape)
-    v /= np.linalg.norm(v)
-    lam = 0.0
-    for _ in range(iterations):
-        w = normal_op(v)
-        lam = float(np.vdot(v, w))
-        nw = np.linalg.norm(w)
-        if nw == 0:
-            return 0.0
-        v = w / nw
-    return math.sqrt(max(lam, 0.0))
-
-
-# ------------------------------------------------------------------ filtering
-def fbp_filter(geometry: Geometry, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
-    """Frequency response (rfft layout, padded length) of the FBP filter.
-
-    The ramp is the FFT of the band-limited spatial kernel of Kak and Slaney
-    (``k(0) = 1/(4 ds^2)``, ``k(m) = -1/(pi m ds)^2`` for odd m, 0 for even m),
-    times ds; windows (u = frequency / (scaling * Nyquist)): ram-lak 1,
-    shepp-logan sinc(u/2), cosine cos(pi u/2), hamming 0.54 + 0.46 cos(pi u),
-    hann (1 + cos(pi u))/2, and 0 for u > 1.
-    """
-    if filter not in FILTERS:
-        raise InvalidOption(f"filter={filter!r} is not allowed; choose one of {', '.join(FILTERS)}")
-    if not (0 < frequency_scaling <= 1):
-        raise InvalidOption(f"frequency_scaling={frequency_scaling!r} is out of range; allowed: (0, 1]")
-    nd, ds = geometry.n_det, geometry.ds
-    size = 1 << int(math.ceil(math.log2(2 * nd)))  # zero padding against wrap-around
-    m = np.concatenate([np.arange(0, size // 2 + 1), np.arange(-size // 2 + 1, 0)])
-    kernel = np.zeros(size)
-    kernel[0] = 1.0 / (4.0 * ds * ds)
-    odd = (m % 2) == 1
-    kernel[odd] = -1.0 / (math.pi * m[odd] * ds) ** 2
-    ramp = ds * np.real(np.fft.rfft(kernel))
-    u = np.fft.rfftfreq(size) / (0.5 * frequency_scaling)  # 1 at the scaled Nyquist frequency
-    if filter == "ram-lak":
-        w = np.ones_like(u)
-    elif filter == "shepp-logan":
-        w = np.sinc(u / 2.0)
-    elif filter == "cosine":
-        w = np.cos(np.pi * u / 2.0)
-    elif filter == "hamming":
-        w = 0.54 + 0.46 * np.cos(np.pi * u)
-    else:
-        w = 0.5 * (1.0 + np.cos(np.pi * u))
-    w[u > 1.0] = 0.0
-    return ramp * w
-
-
-def _filtered(sino: np.ndarray, response: np.ndarray) -> np.ndarray:
-    """The filtered projections in float64 at padded length (the first D entries count)."""
-    import scipy.fft
-    size = 2 * (response.shape[0] - 1)
-    workers = -1 if sino.size >= 1 << 20 else 1  # threads pay off for batches only
-    spec = scipy.fft.rfft(np.asarray(sino, dtype=np.float64), n=size, axis=-1, workers=workers)
-    spec *= response
-    return scipy.fft.irfft(spec, n=size, axis=-1, workers=workers)
-
-
-def filter_sinogram(sino: np.ndarray, response: np.ndarray) -> np.ndarray:
-    """Convolve each projection (last axis) with the filter given by ``response``."""
-    nd = sino.shape[-1]
-    return _filtered(sino, response)[..., :nd].astype(sino.dtype, copy=False)
-
-
-def fbp_scale(geometry: Geometry) -> float:
-    """Factor turning ``A^T`` of a filtered sinogram into the FBP integral.
-
-    f(x) = int_0^pi q_theta(x . omega) dtheta ~= (range / A) sum_a q_a(p), and
-    the Joseph adjoint averages q over a hat of width h m that sums to h^2 / ds,
-    so FBP = (range / A) (ds / h^2) A^T q.
-    """
-    g = geometry
-    return math.radians(g.angle_range) / g.angles * g.ds / (g.h * g.h)
-
-
-# ---------------------------------------------------------------------- torch
-class TorchRadon:
-    """The same Joseph matrix in torch: batched, differentiable, CPU or CUDA.
-
-    ``forward(x)`` maps (..., n, n) to (..., A, D); ``adjoint(y)`` is its exact
-    transpose (a scatter-add of the same weights), so autograd of either is
-    the other.  The (A, D, n, 2) table of pixel indices (int32) and weights is
-    built once; calls process chunks of angles so that the gathered values
-    stay below about ``chunk_elems`` numbers.
-    """
-
-    def __init__(self, geometry: Geometry, device: str = "cpu", dtype: str = "float64",
-                 chunk_elems: int = 1 << 24) -> None:
-        import torch
-        from sciml.torch_utils import torch_device, torch_dtype
-        self.geometry = geometry
-        self.device = torch_device(device)
-        self.dtype = torch_dtype(dtype)
-        self.chunk_elems = int(chunk_elems)
-        th = torch.as_tensor(geometry.theta, dtype=torch.float64)
-        self._index, self._weight = self._table(torch.cos(th), torch.sin(th))
-        self._response: dict[tuple[str, float], Any] = {}
-
-    def _table(self, c, sn):
-        """Flat pixel indices (int32) and weights, each (A, D, n, 2)."""
-        import torch
-        g = self.geometry
-        n, h = g.n, g.h
-        rows = c.abs() >= sn.abs()
-        u = torch.where(rows, c, sn)[:, None, None]
-        v = torch.where(rows, sn, c)[:, None, None]
-        s = (torch.as_tensor(g.s0, dtype=torch.float64)[:, None, None]  # per-angle bin 0 (rotation centre)
-             + torch.arange(g.n_det, dtype=torch.float64)[None, :, None] * g.ds)
-        t = (-1.0 + (torch.arange(n, dtype=torch.float64) + 0.5) * h)[None, None, :]
-        x = (s - t * v) / u
-        jf = (x + 1.0) / h - 0.5
-        j0 = torch.floor(jf)
-        fr = jf - j0
-        j0 = j0.long()
-        walk = torch.arange(n)[None, None, :].expand_as(j0)
-        idx, wts = [], []
-        for jj, ww in ((j0, 1.0 - fr), (j0 + 1, fr)):
-            ok = (jj >= 0) & (jj < n)
-            jc = jj.clamp(0, n - 1)
-            idx.append(torch.where(rows[:, None, None], walk * n + jc, jc * n + walk))
-            wts.append(torch.where(ok, ww, torch.zeros_like(ww)))
-        scale = (h / torch.maximum(c.abs(), sn.abs()))[:, None, None, None]
-        index = torch.stack(idx, -1).to(torch.int32).to(self.device)
-        weight = (torch.stack(wts, -1) * scale).to(self.device, self.dtype)
-        return index, weight
-
-    def _chunks(self, batch: int):
-        g = self.geometry
-        per_angle = max(1, batch) * g.n_det * g.n * 2
-        step = max(1, self.chunk_elems // per_angle)
-        for a0 in range(0, g.angles, step):
-            yield a0, min(a0 + step, g.angles)
-
-    def forward(self, x):
-        import torch
-        g = self.geometry
-        if tuple(x.shape[-2:]) != g.image_shape:
-            raise InvalidProblem(f"image shape {tuple(x.shape)} does not match the geometry's {g.image_shape}")
-        lead = x.shape[:-2]
-        cols = x.reshape(-1, g.n * g.n).t()  # (n^2, B): a gathered pixel brings the whole batch
-        parts = []
-        for a0, a1 in self._chunks(cols.shape[1]):
-            index, weight = self._index[a0:a1], self._weight[a0:a1]
-            vals = cols.index_select(0, index.reshape(-1)) * weight.reshape(-1, 1)
-            parts.append(vals.reshape(a1 - a0, g.n_det, -1, cols.shape[1]).sum(dim=2))
-        return torch.cat(parts, dim=0).permute(2, 0, 1).reshape(*lead, *g.sino_shape)
-
-    __call__ = forward
-
-    def adjoint(self, y):
-        import torch
-        g = self.geometry
-        if tuple(y.shape[-2:]) != g.sino_shape:
-            raise InvalidProblem(f"sinogram shape {tuple(y.shape)} does not match the geometry "
-                                 f"(angles, detectors) = {g.sino_shape}")
-        lead = y.shape[:-2]
-        flat = y.reshape(-1, *g.sino_shape)
-        nb = flat.shape[0]
-        out = torch.zeros(g.n * g.n, nb, dtype=y.dtype, device=y.device)
-        for a0, a1 in self._chunks(nb):
-            index, weight = self._index[a0:a1], self._weight[a0:a1]
-            src = flat[:, a0:a1].permute(1, 2, 0)[:, :, None, None, :] * weight[..., None]  # (a, D, n, 2, B)
-            out = out.index_add(0, index.reshape(-1), src.reshape(-1, nb))
-        return out.t().reshape(*lead, g.n, g.n)
-
-    def backproject_linear(self, q):
-        """The FBP back-projector (see :func:`fbp`): (..., A, D) -> (..., n, n), differentiable."""
-        import torch
-        g = self.geometry
-        if not hasattr(self, "_bp"):
-            th = torch.as_tensor(g.theta, dtype=torch.float64)
-            x = -1.0 + (torch.arange(g.n, dtype=torch.float64) + 0.5) * g.h
-            p = x[None, None, :] * torch.cos(th)[:, None, None] + x[None, :, None] * torch.sin(th)[:, None, None]
-            kf = (p - torch.as_tensor(g.s0, dtype=torch.float64)[:, None, None]) / g.ds
-            k0 = torch.floor(kf)
-            fr = kf - k0
-            k0 = k0.long()
-            a = torch.arange(g.angles)[:, None, None] * g.n_det
-            idx, wts = [], []
-            for kk, ww in ((k0, 1.0 - fr), (k0 + 1, fr)):
-                ok = (kk >= 0) & (kk < g.n_det)
-                idx.append(a + kk.clamp(0, g.n_det - 1))
-                wts.append(torch.where(ok, ww, torch.zeros_like(ww)))
-            self._bp = (torch.stack(idx).reshape(2, -1).to(self.device),
-                        torch.stack(wts).reshape(2, g.angles, g.n * g.n).to(self.device, self.dtype))
-        index, weight = self._bp
-        lead = q.shape[:-2]
-        flat = q.reshape(-1, g.angles * g.n_det)
-        vals = flat.index_select(1, index.reshape(-1)).reshape(flat.shape[0], 2, g.angles, g.n * g.n)
-        out = (vals * weight).sum(dim=(1, 2))
-        return out.reshape(*lead, g.n, g.n)
-
-    def fbp(self, y, filter: str = "ram-lak", frequency_scaling: float = 1.0):
-        """Differentiable filtered back-projection of (..., A, D) sinograms (as :func:`fbp`)."""
-        import torch
-        key = (filter, float(frequency_scaling))
-        if key not in self._response:
-            resp = fbp_filter(self.geometry, filter, frequency_scaling)
-            self._response[key] = torch.as_tensor(resp, dtype=self.dtype, device=self.device)
-        resp = self._response[key]
-        nd = self.geometry.n_det
-        size = 2 * (resp.shape[0] - 1)
-        q = torch.fft.irfft(torch.fft.rfft(y, n=size, dim=-1) * resp, n=size, dim=-1)[..., :nd]
-        g = self.geometry
-        if g.theta_values:  # per-angle quadrature weights, as :func:`fbp`
-            w = torch.as_tensor(g.angle_weights, dtype=q.dtype, device=q.device)
-            return self.backproject_linear(q * w[:, None])
-        return math.radians(g.angle_range) / g.angles * self.backproject_linear(q)
-
-    def norm(self, iterations: int = 50, seed: int = 0) -> float:
-        import torch
-
-        def normal(v: np.ndarray) -> np.ndarray:
-            t = torch.as_tensor(v, dtype=self.dtype, device=self.device)
-            return self.adjoint(self.forward(t)).cpu().numpy().astype(np.float64)
-        return power_norm(normal, self.geometry.image_shape, iterations=iterations, seed=seed)
 
 
 def fbp(radon: Radon, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
@@ -550,14 +324,13 @@ def fbp(radon: Radon, sino: np.ndarray, filter: str = "ram-lak", frequency_scali
     footprint of width h m under-samples the detector for oblique angles).
     """
     from . import _radon_numba as k
-    if type(radon).__name__ == "FanRadon":  # flat-detector fan beam: operators.fanbeam.fan_fbp
-        from .fanbeam import fan_fbp
-        return fan_fbp(radon, sino, filter, frequency_scaling)
+    if not isinstance(radon, Radon):  # another geometry's projector reconstructs itself (fan beam)
+        return radon.fbp(sino, filter, frequency_scaling)
     g = radon.geometry
     sino = np.asarray(sino)
     g.check_sino(sino)
     dtype = np.float32 if sino.dtype == np.float32 else np.float64
-    q = _filtered(sino, radon.response(filter, frequency_scaling))[..., :g.n_det]
+    q = filter_padded(sino, radon.response(filter, frequency_scaling))[..., :g.n_det]
     if g.theta_values:  # explicit angles: per-angle quadrature weights (Geometry.angle_weights)
         q = q * g.angle_weights[:, None]
     c, s, det = radon._args(dtype)
