@@ -204,3 +204,58 @@ def test_matrix_coefficient_and_a_3d_box():
     hs = [0.25, 0.125, 0.0625]
     e3 = [FEM(degree=1, h=h).solve(p3).extra_errors(p3)["l2_fem"] for h in hs]
     assert abs(slope(hs, e3) - 2) <= BAND
+
+
+# ------------------------------------------------- checks on the mesh, before assembly
+def _spike(px, py, value=float("nan")):
+    """A function that is 1 everywhere but at the single point (px, py), where it is ``value``
+    (on a 7 x 7 mesh (3/7, 4/7) is a node, and no probe point of the construction check)."""
+    def fn(x, xp):
+        return xp.where((abs(x[0] - px) < 1e-9) & (abs(x[1] - py) < 1e-9), value, 1.0)
+    return fn
+
+
+def test_source_not_finite_at_one_node_is_refused():
+    p = Elliptic(domain=Box([0, 0], [1, 1]), source=_spike(3 / 7, 4 / 7), dirichlet=0.0)
+    with pytest.raises(InvalidProblem, match="source is not finite at some node of the mesh"):
+        FEM(degree=1, n=7).solve(p)
+
+
+def test_neumann_data_not_finite_at_one_node_is_refused():
+    p = Elliptic(domain=Box([0, 0], [1, 1]), source=1.0, boundaries={"left": lambda x, xp: x[0] < 1e-12},
+                 dirichlet={"left": 0.0}, neumann={"rest": _spike(1.0, 3 / 7, float("inf"))})
+    with pytest.raises(InvalidProblem, match=r"neumann\['rest'\] is not finite at some node of the mesh"):
+        FEM(degree=1, n=7).solve(p)
+
+
+def test_dirichlet_data_are_checked_where_they_are_interpolated():
+    p = Elliptic(domain=Box([0, 0], [1, 1]), source=1.0, dirichlet=_spike(1.0, 3 / 7))
+    with pytest.raises(InvalidProblem, match="dirichlet.* is not finite where it is interpolated"):
+        FEM(degree=2, n=7).solve(p)
+    # NaN inside the domain does not matter to Dirichlet data (only the boundary values are used)
+    inside = Elliptic(domain=Box([0, 0], [1, 1]), source=0.0, dirichlet=_spike(3 / 7, 4 / 7))
+    sol = FEM(degree=1, n=7).solve(inside)
+    assert np.allclose(sol.state["dofs"], 1.0, atol=1e-12)   # u = 1 solves -Δu = 0, u = 1 on the boundary
+
+
+def test_an_assembled_system_that_is_not_finite_is_refused():
+    from petsc4py import PETSc
+
+    from sciml.references.fem_elliptic import check_assembled
+    from mpi4py import MPI
+    A = PETSc.Mat().createAIJ([2, 2], nnz=1, comm=MPI.COMM_SELF)
+    A.setValue(0, 0, 1.0)
+    A.setValue(1, 1, 1.0)
+    A.assemble()
+    b = PETSc.Vec().createSeq(2)
+    b.set(1.0)
+    check_assembled(A, b, MPI.COMM_SELF)  # finite: accepted
+    b.setValue(1, float("nan"))
+    b.assemble()
+    with pytest.raises(InvalidProblem, match="assembled system is not finite"):
+        check_assembled(A, b, MPI.COMM_SELF)
+    b.set(1.0)
+    A.setValue(1, 1, float("inf"))
+    A.assemble()
+    with pytest.raises(InvalidProblem, match="assembled system is not finite"):
+        check_assembled(A, b, MPI.COMM_SELF)

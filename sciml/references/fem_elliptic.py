@@ -20,7 +20,7 @@ from .fem_common import PointEvaluator, _petsc_options, _solve
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UFLNamespace", "solve_elliptic", "build_mesh"]
+__all__ = ["UFLNamespace", "solve_elliptic", "build_mesh", "dirichlet_conditions", "check_assembled"]
 
 
 class UFLNamespace:
@@ -111,28 +111,116 @@ def _vertices_of_cells(msh: Any) -> np.ndarray:
 
 def _quadrature_points(msh: Any, q: int) -> np.ndarray:
     """Physical quadrature points (gdim, n) of degree q on every local cell
-    (mapped through the cells' vertices)."""
+    (mapped through the cells' vertices), cell by cell."""
     import basix
     tdim = msh.topology.dim
     ref = {1: basix.CellType.interval, 2: basix.CellType.triangle, 3: basix.CellType.tetrahedron}[tdim]
     xi, _ = basix.make_quadrature(basix.QuadratureType.Default, ref, q)
     V = _vertices_of_cells(msh)
-    pts = V[:, None, 0, :] + np.einsum("qk,ckg->cqg", xi, V[:, 1:, :] - V[:, None, 0, :])
-    return pts.reshape(-1, V.shape[2]).T
+    edges = V[:, 1:, :] - V[:, :1, :]
+    out = np.empty((V.shape[2], V.shape[0], xi.shape[0]))
+    for g in range(V.shape[2]):   # one (cells, tdim) @ (tdim, points) product per coordinate
+        out[g] = V[:, 0, g, None] + edges[:, :, g] @ xi.T
+    return out.reshape(V.shape[2], -1)
+
+
+def _agree(comm: Any, msg: str | None) -> None:
+    """Raise InvalidProblem on every rank when some rank found a problem."""
+    msgs = [m for m in comm.allgather(msg) if m]
+    if msgs:
+        raise InvalidProblem(msgs[0])
 
 
 def _check_on_mesh(problem: Any, msh: Any, degree: int) -> None:
-    """Every function at the mesh nodes and quadrature points (all ranks agree)."""
+    """The problem's functions where the solver uses them, before anything is assembled
+    (all ranks agree).  A coefficient and a reaction given as functions at the cells'
+    quadrature points of degree 2*degree + 2 (A symmetric positive definite, c >= 0);
+    the source, the Neumann and Robin data and the exact solution at the mesh nodes,
+    each distinct function once and a constant at one node.  Every value is checked
+    finite and of the right shape.  Dirichlet data are checked where they are
+    interpolated (:func:`dirichlet_conditions`), and the assembled system is checked
+    finite (:func:`check_assembled`), which covers every quadrature point of the assembly."""
+    from problems.elliptic_problem import check_coefficient_values
     msg = None
     try:
-        d = problem.d
-        problem.check_functions(msh.geometry.x[:, :d].T)
-        problem.check_functions(_quadrature_points(msh, 2 * degree + 2))
+        if callable(problem.coefficient) or callable(problem.reaction):
+            where = "at some quadrature point of the mesh"
+            X = _quadrature_points(msh, 2 * degree + 2)
+            if callable(problem.coefficient):
+                _located(lambda: check_coefficient_values(problem.matrix(X), where), where)
+            if callable(problem.reaction):
+                c = _located(lambda: problem.scalar(problem.reaction, "reaction", X), where)
+                if np.any(c < 0):
+                    raise InvalidProblem(f"elliptic: reaction is negative {where} (min {c.min():.3g}); "
+                                         "allowed: c >= 0")
+        nodes = msh.geometry.x[:, : problem.d].T
+        named = [(problem.source, "source")]
+        for bc in problem.conditions():
+            if bc.kind != "dirichlet":   # Dirichlet data: where they are interpolated
+                named.append((bc.g, f"{bc.kind}[{bc.part!r}]"))
+            if bc.alpha is not None:
+                named.append((bc.alpha, f"robin[{bc.part!r}] alpha"))
+        if problem.exact_solution is not None:
+            named.append((problem.exact_solution, "exact_solution"))
+        seen: set[int] = set()
+        for fn, key in named:
+            if id(fn) not in seen:   # e.g. Dirichlet data that are the exact solution
+                seen.add(id(fn))
+                X = nodes if callable(fn) else nodes[:, :1]
+                _located(lambda: problem.scalar(fn, key, X), "at some node of the mesh")
     except InvalidProblem as exc:
         msg = str(exc)
-    msgs = [m for m in msh.comm.allgather(msg) if m]
-    if msgs:
-        raise InvalidProblem(msgs[0].replace("at some points of the domain", "at some quadrature point of the mesh"))
+    _agree(msh.comm, msg)
+
+
+def _located(check: Any, where: str) -> Any:
+    """Run a check of the problem's, saying where on the mesh a refused value lies."""
+    try:
+        return check()
+    except InvalidProblem as exc:
+        raise InvalidProblem(str(exc).replace("at some points of the domain", where)) from None
+
+
+def dirichlet_conditions(mods: dict[str, Any], problem: Any, V: Any, parts: dict[str, np.ndarray]) -> list[Any]:
+    """One DOLFINx DirichletBC per Dirichlet part.  Its data are interpolated on the
+    cells that touch the part's facets only (the values the condition uses), and
+    checked finite and of the right shape as they are interpolated (all ranks agree)."""
+    fem = mods["dolfinx"].fem
+    msh = V.mesh
+    fdim = msh.topology.dim - 1
+    msh.topology.create_connectivity(fdim, fdim + 1)
+    f2c = msh.topology.connectivity(fdim, fdim + 1)
+    out, errors = [], []
+    for bc in problem.conditions_of("dirichlet"):
+        facets = parts[bc.part]
+        first, count = f2c.offsets[facets], np.diff(f2c.offsets)[facets]
+        start = np.repeat(first - np.cumsum(count) + count, count)
+        cells = np.unique(f2c.array[start + np.arange(count.sum())]).astype(np.int32)
+        key = f"dirichlet[{bc.part!r}]"
+
+        def values(X: np.ndarray, fn: Any = bc.g, key: str = key) -> np.ndarray:
+            try:
+                where = "where it is interpolated on the mesh"
+                return np.ascontiguousarray(_located(lambda: problem.scalar(fn, key, X[: problem.d]), where))
+            except InvalidProblem as exc:
+                errors.append(str(exc))
+                return np.zeros(X.shape[1])
+        g = fem.Function(V)
+        if len(cells):
+            g.interpolate(values, cells)
+        out.append(fem.dirichletbc(g, fem.locate_dofs_topological(V, fdim, facets)))
+    _agree(msh.comm, errors[0] if errors else None)
+    return out
+
+
+def check_assembled(A: Any, b: Any, comm: Any) -> None:
+    """Refuse a system with a value that is not finite: then a coefficient, reaction,
+    source or boundary datum is not finite at a quadrature point of the assembly
+    (the checks before assembly saw the nodes and a coarser rule)."""
+    ok = min(comm.allgather(bool(np.all(np.isfinite(b.array)))))
+    if not (ok and math.isfinite(A.norm())):
+        raise InvalidProblem("elliptic: the assembled system is not finite: the coefficient, reaction, source "
+                             "or boundary data are not finite at some quadrature point of the mesh")
 
 
 # ------------------------------------------------------------- boundaries
@@ -245,11 +333,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
             if bc.kind == "robin":
                 a = a + bc.alpha(x, xp) * u * v * ds(i + 1)
 
-    bcs = []
-    for bc in problem.conditions_of("dirichlet"):
-        g = fem.Function(V)
-        g.interpolate(lambda X, fn=bc.g: np.broadcast_to(np.asarray(fn(X[:d], np), dtype=float), X.shape[1:]))
-        bcs.append(fem.dirichletbc(g, fem.locate_dofs_topological(V, fdim, parts[bc.part])))
+    bcs = dirichlet_conditions(mods, problem, V, parts)
 
     a_form, L_form = fem.form(a), fem.form(L)
     Amat = petsc.assemble_matrix(a_form, bcs=bcs)
@@ -258,6 +342,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     petsc.apply_lifting(b, [a_form], bcs=[bcs])
     b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
     petsc.set_bc(b, bcs)
+    check_assembled(Amat, b, msh.comm)
     t_asm = time.perf_counter() - t0
 
     kind = fem_solver.linear_solver

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..core import Solution, SolverDiverged
 from .fem_common import PointEvaluator
-from .fem_elliptic import UFLNamespace, _check_on_mesh, _fem_errors, _mark_parts, _ufl_coefficient, build_mesh
+from .fem_elliptic import (UFLNamespace, _check_on_mesh, _fem_errors, _mark_parts, _ufl_coefficient, build_mesh,
+                           dirichlet_conditions)
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +78,7 @@ def solve_parabolic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solu
     F = (u - u_n) / dt * v * dxq + theta * a(u)
     if theta < 1:
         F = F + (1 - theta) * a(u_n)
-    bcs = []
-    for bc in spatial.conditions_of("dirichlet"):
-        g = fem.Function(V)
-        g.interpolate(lambda X, fn=bc.g: np.broadcast_to(np.asarray(fn(X[:d], np), dtype=float), X.shape[1:]))
-        bcs.append(fem.dirichletbc(g, fem.locate_dofs_topological(V, fdim, parts[bc.part])))
+    bcs = dirichlet_conditions(mods, spatial, V, parts)
     u0 = problem.initial_fn()
     u_n.interpolate(lambda X: np.broadcast_to(np.asarray(u0(X[:d], np), dtype=float), X.shape[1:]))
     u.x.array[:] = u_n.x.array
