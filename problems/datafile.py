@@ -38,8 +38,8 @@ def read_arrays(path: str, required: Iterable[str], optional: Iterable[str] = ()
     out: dict[str, Any] = {"attrs": {}}
     try:
         if p.suffix.lower() in HDF5_SUFFIXES:
-            from sciml.io import _h5py
-            with _h5py().File(p, "r") as f:
+            from sciml.io import h5_file
+            with h5_file(p) as f:
                 have = set(f.keys())
                 out["attrs"] = {k: _plain(v) for k, v in f.attrs.items()}
                 for n in names:

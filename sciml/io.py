@@ -12,7 +12,13 @@ Results schema (``schema = "sciml-results/1"``)::
 A file is written to ``.<name>.<pid>-<random>.tmp`` in the same directory,
 flushed and renamed over the target, so a killed run leaves either the whole
 file or none; the temporary is removed on any exception and on SIGTERM, and a
-SIGKILLed writer's temporary is removed by the next write (see :func:`atomic_path`).
+SIGKILLed writer's temporary is removed by the next write (see :func:`atomic_path`;
+:func:`atomic_h5` opens that temporary as an HDF5 file).  Data sets written in
+resumable chunks (``sciml data``) grow in ``<out>.partial`` and are moved into
+place by :func:`finish_partial`.
+
+Every file kind carries a ``schema`` attribute from :data:`SCHEMAS`, and h5py is
+imported by this module only (:func:`h5_file` opens any HDF5 file).
 """
 from __future__ import annotations
 
@@ -26,16 +32,43 @@ import signal
 import stat
 import threading
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
 from .core import DataError, InvalidOption, MissingDependency
 
-SCHEMA = "sciml-results/1"
-CHECKPOINT_SCHEMA = "sciml-checkpoint/1"
 
-__all__ = ["atomic_path", "check_output", "clean_stale_temps", "open_h5", "save", "load", "save_checkpoint", "load_checkpoint", "SCHEMA"]
+class Schema(NamedTuple):
+    """A file kind: the ``schema`` tag its files carry and what it holds."""
+
+    tag: str
+    description: str
+
+
+#: every file kind sciml writes: name -> (schema tag, one line on what it holds)
+SCHEMAS: dict[str, Schema] = {
+    "results": Schema("sciml-results/1", "evaluation records, /runs/<id> (sciml.io.save; `sciml solve --out`)"),
+    "checkpoint": Schema("sciml-checkpoint/1", "a model's configuration (JSON) and /arrays (sciml.io.save_checkpoint)"),
+    "operator": Schema("sciml-operator/1", "the configuration inside an operator-learning checkpoint"),
+    "study": Schema("sciml-study/1", "a study folder's index.json: the plan and every cell's state"),
+    "study-reference": Schema("sciml-study-reference/1", "a study's cached reference, references/<id>.h5"),
+    "darcy": Schema("sciml-darcy/1", "Darcy flow pairs (a, u) from `sciml data darcy`"),
+    "ct-dataset": Schema("sciml-ct-dataset/1", "phantoms and noisy sinograms from `sciml data ct-ellipses`"),
+}
+
+
+def schema(name: str) -> str:
+    """The schema tag of the file kind ``name`` (a key of :data:`SCHEMAS`)."""
+    return SCHEMAS[name].tag
+
+
+SCHEMA = schema("results")
+CHECKPOINT_SCHEMA = schema("checkpoint")
+
+__all__ = ["atomic_path", "atomic_h5", "check_output", "clean_stale_temps", "finish_partial", "h5_file",
+           "open_h5", "save", "load", "save_checkpoint", "load_checkpoint", "schema", "Schema", "SCHEMAS",
+           "SCHEMA"]
 
 
 def _h5py():
@@ -197,6 +230,35 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, *, schema: str | None = None) -> Iterator[Any]:
+    """Write an HDF5 file atomically: yields an ``h5py.File`` open on a temporary
+    file beside ``path`` (with ``attrs["schema"] = schema`` if given); on success
+    the file is closed, synced and renamed to ``path`` (:func:`atomic_path`)."""
+    h5py = _h5py()
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            if schema is not None:
+                f.attrs["schema"] = schema
+            yield f
+
+
+def h5_file(path: str | os.PathLike, mode: str = "r") -> Any:
+    """``h5py.File(path, mode)``: any HDF5 file, opened without schema checks (use
+    :func:`open_h5` to read a file of ours, :func:`atomic_h5` to write one)."""
+    return _h5py().File(path, mode)
+
+
+def finish_partial(partial: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move a finished, closed ``partial`` file (written in resumable chunks) to
+    ``target``: its bytes are synced first, so a crash leaves the old state or the
+    complete file, never a renamed half-written one."""
+    with open(partial, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(partial, target)
+    return Path(target)
+
+
+@contextlib.contextmanager
 def open_h5(path: str | os.PathLike, *, schema: str, what: str, hint: str = "") -> Iterator[Any]:
     """Open an HDF5 file of ours for reading, with the errors every reader gives.
 
@@ -265,14 +327,11 @@ def _write_run(group: Any, rec: dict[str, Any]) -> None:
 
 def save(path: str | os.PathLike, records: Any) -> Path:
     """Write one record (or a list) to ``path`` atomically; returns the path."""
-    h5py = _h5py()
     recs = records if isinstance(records, (list, tuple)) else [records]
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema"] = SCHEMA
-            runs = f.create_group("runs")
-            for i, rec in enumerate(recs):
-                _write_run(runs.create_group(f"{i:04d}"), _record_dict(rec))
+    with atomic_h5(path, schema=SCHEMA) as f:
+        runs = f.create_group("runs")
+        for i, rec in enumerate(recs):
+            _write_run(runs.create_group(f"{i:04d}"), _record_dict(rec))
     return Path(path)
 
 
@@ -295,14 +354,11 @@ def load(path: str | os.PathLike) -> list[dict[str, Any]]:
 def save_checkpoint(path: str | os.PathLike, config: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray]) -> Path:
     """Write a model checkpoint: its configuration (JSON) and named arrays."""
-    h5py = _h5py()
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema"] = CHECKPOINT_SCHEMA
-            f.attrs["config"] = _json(dict(config))
-            g = f.create_group("arrays")
-            for k, v in arrays.items():
-                g.create_dataset(k, data=np.asarray(v))
+    with atomic_h5(path, schema=CHECKPOINT_SCHEMA) as f:
+        f.attrs["config"] = _json(dict(config))
+        g = f.create_group("arrays")
+        for k, v in arrays.items():
+            g.create_dataset(k, data=np.asarray(v))
     return Path(path)
 
 

@@ -21,8 +21,9 @@ from typing import Any, Callable, Mapping
 from . import loading, registry
 from .core import InvalidOption, InvalidProblem, Problem, SciMLError, Solver, fields_of
 from .device import cuda_engine
+from .io import schema
 
-SCHEMA = "sciml-study/1"
+SCHEMA = schema("study")
 #: default seed of cached references: outside any seed range a study sweeps
 REFERENCE_SEED = 2 ** 31 - 1
 _TOP_KEYS = ("problem", "solver", "seeds", "metrics", "device", "reference_seed", "title", "description")

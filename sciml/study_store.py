@@ -79,19 +79,16 @@ def _read_summary(out: Path, folder: str, cid: str) -> dict[str, Any] | None:
 
 
 def _save_reference(out: Path, job: _RefJob, result: dict[str, Any]) -> None:
-    import h5py
     path = out / "references" / f"{job.id}.h5"
-    with io.atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["schema"] = "sciml-study-reference/1"
-            f.attrs["key"] = _key_json(job.key)
-            f.attrs["value"] = json.dumps(result["value"])
-            f.attrs["stats"] = json.dumps(result["stats"])
-            for i, (p, v) in enumerate(zip(result["points"], result["values"])):
-                f.create_dataset(f"points/{i}", data=p)
-                f.create_dataset(f"values/{i}", data=v)
-            for k, v in result["state"].items():
-                f.create_dataset(f"state/{k}", data=v)
+    with io.atomic_h5(path, schema=io.schema("study-reference")) as f:
+        f.attrs["key"] = _key_json(job.key)
+        f.attrs["value"] = json.dumps(result["value"])
+        f.attrs["stats"] = json.dumps(result["stats"])
+        for i, (p, v) in enumerate(zip(result["points"], result["values"])):
+            f.create_dataset(f"points/{i}", data=p)
+            f.create_dataset(f"values/{i}", data=v)
+        for k, v in result["state"].items():
+            f.create_dataset(f"state/{k}", data=v)
     _write_json(out / "references" / f"{job.id}.json",
                 {"id": job.id, "status": "done", "key": job.key, "sha256": _sha256(path),
                  "wall_s": result["stats"].get("wall_s")})
@@ -100,8 +97,7 @@ def _save_reference(out: Path, job: _RefJob, result: dict[str, Any]) -> None:
 def _load_reference(out: Path, job: _RefJob) -> dict[str, Any] | None:
     if _read_summary(out, "references", job.id) is None:
         return None
-    import h5py
-    with h5py.File(out / "references" / f"{job.id}.h5", "r") as f:
+    with io.h5_file(out / "references" / f"{job.id}.h5") as f:
         n = len(f["points"]) if "points" in f else 0
         return {"points": [f[f"points/{i}"][()] for i in range(n)],
                 "values": [f[f"values/{i}"][()] for i in range(n)],

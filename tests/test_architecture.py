@@ -222,6 +222,53 @@ def test_the_import_walker_sees_relative_and_function_level_imports():
     assert any(not e.module_level for e in edges)
 
 
+# ------------------------------------------------------------------ HDF5 in one place
+#: modules allowed to import h5py: sciml.io (the schema table, the atomic writer, the
+#: readers).  sciml.references.fem is the one module allowed dolfinx and may need h5py
+#: next to it (Debian's h5py must be imported in the same process as dolfinx): it is
+#: allowed while the FEM modules are being split, though today it does not import h5py.
+H5PY_ALLOWED = {"sciml.io", "sciml.references.fem"}
+
+
+def _imports_of(path: Path, top: str) -> list[int]:
+    """Lines where ``path`` imports the distribution ``top`` (any depth, any form)."""
+    lines = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == top for a in node.names):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] == top:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_h5py_is_imported_by_sciml_io_only():
+    """HDF5 goes through sciml.io (its SCHEMAS table, atomic_h5, h5_file, open_h5)."""
+    found = {name: _imports_of(path, "h5py") for name, path in MODULES.items()}
+    assert found["sciml.io"], "the walker no longer sees sciml.io's h5py import"
+    outside = {f"{MODULES[n].relative_to(ROOT)}:{lines}" for n, lines in found.items()
+               if lines and n not in H5PY_ALLOWED}
+    assert not outside, f"h5py imported outside sciml/io.py (use sciml.io.h5_file / atomic_h5): {sorted(outside)}"
+
+
+def test_schema_tags_live_in_the_io_table():
+    """Every schema tag in the packages' code (a string constant that is a tag; docstrings
+    may name them) is one of sciml.io.SCHEMAS and is written in sciml/io.py only."""
+    import re
+
+    from sciml.io import SCHEMAS
+    tags = {s.tag for s in SCHEMAS.values()}
+    assert len(tags) == len(SCHEMAS)
+    pattern = re.compile(r"sciml-[a-z-]+/\d+")
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    and pattern.fullmatch(node.value)):
+                continue
+            tag = node.value
+            assert tag in tags, f"{path.relative_to(ROOT)}: schema {tag!r} is not in sciml.io.SCHEMAS"
+            assert name == "sciml.io", f"{path.relative_to(ROOT)}: schema {tag!r} written out; use sciml.io.schema()"
+
+
 # ------------------------------------------------------------------ docstrings
 def _public_definitions(name: str) -> list[tuple[str, int, bool]]:
     """(name, line, has docstring) of each public function and class a module defines.

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from ..core import DataError, InvalidOption, InvalidProblem
-from ..io import open_h5
+from ..io import finish_partial, h5_file, open_h5, schema
 from ..progress import bar
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "sciml-ct-dataset/1"
+SCHEMA = schema("ct-dataset")
 SEED_STRIDE = 10 ** 6
 
 __all__ = ["generate", "load", "image_seed", "SCHEMA"]
@@ -62,7 +62,6 @@ def generate(*, out: str | os.PathLike, progress: bool = False, n: int = 128, an
              test_fraction: float = 0.1, chunk: int = 64) -> Path:
     """Write ``count`` ellipse phantoms and noisy sinograms to ``out`` (see module doc).
     ``detectors=0`` means the default ceil(sqrt(2) n)."""
-    import h5py
     from problems.tomography import CT
 
     if not 1 <= count <= SEED_STRIDE:  # more would share image seeds with the next --seed
@@ -111,7 +110,7 @@ def generate(*, out: str | os.PathLike, progress: bool = False, n: int = 128, an
     old = None
     if partial.exists():
         try:
-            with h5py.File(partial, "r") as f:
+            with h5_file(partial) as f:
                 old = json.loads(f.attrs["config"])
                 int(f.attrs["completed"])
         except (OSError, KeyError, TypeError, ValueError) as exc:  # garbage or empty: start again
@@ -125,7 +124,7 @@ def generate(*, out: str | os.PathLike, progress: bool = False, n: int = 128, an
         mode = "a"
     else:
         mode = "w"
-    with h5py.File(partial, mode) as f:
+    with h5_file(partial, mode) as f:
         if mode == "w":
             f.attrs["schema"] = SCHEMA
             f.attrs["config"] = json.dumps(config)
@@ -152,8 +151,7 @@ def generate(*, out: str | os.PathLike, progress: bool = False, n: int = 128, an
                 f.attrs["completed"] = stop
                 f.flush()
                 pb.update(stop - start)
-    os.replace(partial, target)
-    return target
+    return finish_partial(partial, target)
 
 
 def load(path: str | os.PathLike, split: str | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:

@@ -36,22 +36,17 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..core import DataError, InvalidOption
-from ..io import open_h5
+from ..io import finish_partial, h5_file, open_h5, schema
 from .grf import darcy_coefficient, grf_coefficients, grf_on_grid
 
 log = logging.getLogger(__name__)
 
-SCHEMA = "sciml-darcy/1"
+SCHEMA = schema("darcy")
 __all__ = ["generate", "load", "sample_coefficients", "solve_samples", "SCHEMA"]
 
 #: the generator's physical and statistical parameters (stored in every file)
 DEFAULTS = {"alpha": 2.0, "tau": 3.0, "a_plus": 12.0, "a_minus": 3.0, "f": 1.0, "terms": 64}
 REPRESENTATION = "a piecewise constant per triangle = mean of the grid values at its 3 vertices"
-
-
-def _h5py():
-    from ..io import _h5py as get
-    return get()
 
 
 def sample_coefficients(res: int, indices: Any, seed: int, *, terms: int = 64,
@@ -91,11 +86,11 @@ def _versions() -> str:
         return "{}"
 
 
-def _open_partial(h5py: Any, partial: Path, attrs: dict[str, Any], res: int, count: int) -> Any:
+def _open_partial(partial: Path, attrs: dict[str, Any], res: int, count: int) -> Any:
     """Open (resume) or create the partial file; a corrupt or foreign partial is restarted."""
     if partial.exists():
         try:
-            f = h5py.File(partial, "r+")
+            f = h5_file(partial, "r+")
         except OSError as exc:
             log.warning("darcy: %s is unreadable (%s); starting it again", partial, exc)
             partial.unlink()
@@ -107,7 +102,7 @@ def _open_partial(h5py: Any, partial: Path, attrs: dict[str, Any], res: int, cou
             f.close()
             log.warning("darcy: %s was written with other arguments; starting it again", partial)
             partial.unlink()
-    f = h5py.File(partial, "w")
+    f = h5_file(partial, "w")
     f.attrs["schema"] = SCHEMA
     for k, v in attrs.items():
         f.attrs[k] = v
@@ -152,7 +147,6 @@ def generate(*, out: str | os.PathLike, progress: bool = False, res: int = 85, c
         raise InvalidOption(f"darcy data: --out {out} is a directory; give a file name ending in .h5")
     params = dict(DEFAULTS, terms=terms)
     attrs = {"res": res, "start": start, "count": count, "seed": seed, **params}
-    h5py = _h5py()
     if out.exists():
         info = load(out, res=res, arrays=False)
         if all(info["attrs"].get(k) == v for k, v in attrs.items()):
@@ -166,7 +160,7 @@ def generate(*, out: str | os.PathLike, progress: bool = False, res: int = 85, c
         workers = cpu_cores()
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    f = _open_partial(h5py, partial, attrs, res, count)
+    f = _open_partial(partial, attrs, res, count)
     try:
         done = int(f.attrs["n_done"])
         tasks = [(res, idx, seed, terms, params["alpha"], params["tau"], params["f"])
@@ -188,8 +182,7 @@ def generate(*, out: str | os.PathLike, progress: bool = False, res: int = 85, c
         f.flush()
     finally:
         f.close()
-    os.replace(partial, out)
-    return out
+    return finish_partial(partial, out)
 
 
 def _write_all(f: Any, results: Any, start: int, pb: Any, t0: float, done0: int) -> None:

@@ -44,12 +44,13 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..core import DataError, InvalidOption, Problem, Solution, Solver, check_choice, check_range
+from ..io import schema as _schema
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FNO", "DeepONet", "UNet", "OperatorModel", "load_operator", "SOLVER_CLASSES"]
 
-CONFIG_SCHEMA = "sciml-operator/1"
+CONFIG_SCHEMA = _schema("operator")
 
 
 # ------------------------------------------------------------- the model
