@@ -33,7 +33,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from sciml.core import InvalidProblem, Problem, Solution, SolverDiverged, check_choice, check_range
+from sciml.core import InvalidProblem, Problem, Solution, SolverDiverged, check_choice, check_range, opt
 
 __all__ = ["BoltzmannBKW", "BoltzmannBimodal", "Boltzmann", "three_gaussians", "BGKSod", "bkw_K", "bkw_f", "bkw_dK_dt",
            "maxwellian", "moment_drifts", "euler_riemann_gamma3", "MomentClosure", "newton_closure",
@@ -460,19 +460,15 @@ class BGKSod(Problem):
     kind = "field"
     gamma: ClassVar[float] = 3.0  # fixed by one velocity dimension, not a free parameter
 
-    kn: float = 1e-2
-    t1: float = 0.1
-    v_max: float = 10.0
-    n_test: int = 1000
+    kn: float = opt(1e-2, lo=0.0, hi=1e3, lo_open=True)
+    t1: float = opt(0.1, lo=0.0, hi=0.2, lo_open=True)
+    v_max: float = opt(10.0, lo=2.0, hi=100.0)
+    n_test: int = opt(1000, lo=10, hi=10 ** 6)
 
     left: tuple[float, float, float] = (1.0, 0.0, 1.0)
     right: tuple[float, float, float] = (0.125, 0.0, 0.1)
 
     def __post_init__(self) -> None:
-        check_range(self, "kn", self.kn, lo=0.0, hi=1e3, lo_open=True)
-        check_range(self, "t1", self.t1, lo=0.0, hi=0.2, lo_open=True)
-        check_range(self, "v_max", self.v_max, lo=2.0, hi=100.0)
-        check_range(self, "n_test", self.n_test, lo=10, hi=10 ** 6)
         for side in ("left", "right"):
             state = getattr(self, side)
             if len(state) != 3:
@@ -632,15 +628,12 @@ class MomentClosure(Problem):
     kind = "field"
     TEST_SEED: ClassVar[int] = 987654321
 
-    N: int = 2
-    alpha_max: float = 5.0
-    n_test: int = 2000
+    N: int = opt(2, lo=2, hi=4)
+    alpha_max: float = opt(5.0, lo=0.0, hi=50.0, lo_open=True)
+    n_test: int = opt(2000, lo=1, hi=10 ** 7)
     moments: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        check_range(self, "N", self.N, lo=2, hi=4)
-        check_range(self, "alpha_max", self.alpha_max, lo=0.0, hi=50.0, lo_open=True)
-        check_range(self, "n_test", self.n_test, lo=1, hi=10 ** 7)
         if self.moments is not None:
             if len(self.moments) != self.N:
                 raise InvalidProblem(f"{self.name}: moments={self.moments!r} must have N={self.N} entries (u1..uN)")

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from sciml.core import DataError, InvalidProblem, Problem, Solution, check_range
+from sciml.core import DataError, InvalidProblem, Problem, Solution, check_range, opt
 
 __all__ = ["Darcy", "rel_l2_per_sample", "h1_per_sample"]
 
@@ -87,20 +87,16 @@ class Darcy(Problem):
     default_reference = "darcy-fem"
     kind = "field"
 
-    res: int = 85
+    res: int = opt(85, lo=8, hi=1025)
     data: str = ""
-    n_train: int = 1000
-    n_test: int = 100
-    seed: int = 0
+    n_train: int = opt(1000, lo=1)
+    n_test: int = opt(100, lo=1)
+    seed: int = opt(0, lo=0)
     eval_res: tuple[int, ...] = ()
     eval_data: str = ""
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_range(self, "res", self.res, lo=8, hi=1025)
-        check_range(self, "n_train", self.n_train, lo=1)
-        check_range(self, "n_test", self.n_test, lo=1)
-        check_range(self, "seed", self.seed, lo=0)
         for r in self.eval_res:
             check_range(self, "eval_res", r, lo=8, hi=1025)
         if self.eval_res and self.eval_data:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sciml.core import Problem, check_choice, check_range
+from sciml.core import Problem, check_range, opt
 
 from .domains import Box, Disk, Domain, Interval, MeshFile, Polygon
 from .elliptic_problem import Elliptic, lshape_corner, torsion
@@ -40,20 +40,14 @@ class Poisson(Problem):
     default_reference = "exact"
     kind = "field"
 
-    d: int = 2
+    d: int = opt(2, lo=1, hi=3)
     solution: Literal["sine", "peak"] = "sine"
-    k: float = 1.0
-    alpha: float = 10.0
+    k: float = opt(1.0, lo=0, lo_open=True)
+    alpha: float = opt(10.0, lo=0, lo_open=True)
     test_points_kind: Literal["grid", "sobol"] = "grid"
-    n_test: int = 0  # 0: 1001 (d=1), 101 (d=2), 21 (d=3) points per side
+    n_test: int = opt(0, lo=0)  # 0: 1001 (d=1), 101 (d=2), 21 (d=3) points per side
 
     def __post_init__(self) -> None:
-        check_range(self, "d", self.d, lo=1, hi=3)
-        check_choice(self, "solution", self.solution, ("sine", "peak"))
-        check_range(self, "k", self.k, lo=0, lo_open=True)
-        check_range(self, "alpha", self.alpha, lo=0, lo_open=True)
-        check_choice(self, "test_points_kind", self.test_points_kind, ("grid", "sobol"))
-        check_range(self, "n_test", self.n_test, lo=0)
         if self.solution == "sine" and self.k != int(self.k):
             # non-integer k would make g nonzero; we keep g = 0 and say so
             check_range(self, "k (integer for solution=sine)", self.k, lo=math.ceil(self.k), hi=math.floor(self.k))

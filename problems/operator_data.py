@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from sciml.core import DataError, InvalidProblem, Problem, Solution, check_range
+from sciml.core import DataError, InvalidProblem, Problem, Solution, opt
 
 from .darcy import rel_l2_per_sample
 
@@ -62,16 +62,13 @@ class OperatorData(Problem):
     kind = "field"
 
     data: str = ""
-    n_train: int = 0
-    n_test: int = 0
-    test: float = 0.2
+    n_train: int = opt(0, lo=0)
+    n_test: int = opt(0, lo=0)
+    test: float = opt(0.2, lo=0, hi=1, lo_open=True, hi_open=True)
     _arrays: Any = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_range(self, "n_train", self.n_train, lo=0)
-        check_range(self, "n_test", self.n_test, lo=0)
-        check_range(self, "test", self.test, lo=0, hi=1, lo_open=True, hi_open=True)
         if not self.data and self._arrays is None:
             raise InvalidProblem("operator-data: data='' names no file; pass -p data=FILE "
                                  "(an .npz or .h5 file with datasets 'a' and 'u')")

@@ -26,7 +26,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from sciml.core import InvalidOption, InvalidProblem, Problem, check_range
+from sciml.core import InvalidOption, InvalidProblem, Problem, check_range, opt
 
 __all__ = ["SemilinearProblem", "Semilinear", "AllenCahn", "SineGordon", "HJB", "DefaultRisk",
            "expect_radial"]
@@ -58,9 +58,9 @@ class SemilinearProblem(Problem):
     #: True when f depends on ∇u
     uses_gradient: ClassVar[bool] = False
 
-    d: int = 100
-    T: float = 1.0
-    x0: float = 0.0
+    d: int = opt(100, lo=1, hi=100_000)
+    T: float = opt(1.0, lo=0.0, lo_open=True, hi=100.0)
+    x0: float = opt(0.0, lo=-1e6, hi=1e6)
 
     #: the methods that carry the mathematics: a subclass of a preset that redefines
     #: one of them would silently keep the preset's kernels and closed forms elsewhere
@@ -77,11 +77,6 @@ class SemilinearProblem(Problem):
             raise InvalidProblem(f"{cls.__name__} redefines {', '.join(changed)} of the preset "
                                  f"{presets[0].__name__}; write your own problem as "
                                  "problems.semilinear.Semilinear(f=..., g=...) instead")
-
-    def __post_init__(self) -> None:
-        check_range(self, "d", self.d, lo=1, hi=100_000)
-        check_range(self, "T", self.T, lo=0.0, lo_open=True, hi=100.0)
-        check_range(self, "x0", self.x0, lo=-1e6, hi=1e6)
 
     # -- data
     def xi(self) -> np.ndarray:

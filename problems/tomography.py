@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sciml.core import DataError, InvalidProblem, Problem, Solution, check_choice, check_range
+from sciml.core import DataError, InvalidProblem, Problem, Solution, check_choice, check_range, opt
 
 from . import tomography_phantoms as ph
 
@@ -61,15 +61,15 @@ class CT(Problem):
 
     n: int = 128
     angles: int = 30
-    angle_range: float = 180.0
+    angle_range: float = opt(180.0, lo=0, hi=360, lo_open=True)
     detectors: int | None = None          # None: ceil(sqrt(2) n) (fan: enough for the circle of radius sqrt 2)
     beam: Literal["parallel", "fan"] = "parallel"
-    source_distance: float = 4.0          # fan beam: centre to source (> sqrt 2)
-    detector_distance: float = 4.0        # fan beam: centre to the flat detector
+    source_distance: float = opt(4.0, lo=math.sqrt(2.0), lo_open=True)          # fan beam: centre to source (> sqrt 2)
+    detector_distance: float = opt(4.0, lo=0.0)        # fan beam: centre to the flat detector
     phantom: Literal["shepp-logan", "ellipses", "disk"] = "shepp-logan"
     noise: Literal["none", "gaussian", "poisson"] = "gaussian"
-    noise_level: float = 0.025
-    photons: float = 1e4
+    noise_level: float = opt(0.025, lo=0)
+    photons: float = opt(1e4, lo=0, lo_open=True)
     seed: int = 0
     inverse_crime: bool = False
     oversample: int = 2
@@ -77,16 +77,10 @@ class CT(Problem):
     def __post_init__(self) -> None:
         check_range(self, "n", self.n, lo=8, hi=4096)
         check_range(self, "angles", self.angles, lo=1, hi=100000)
-        check_range(self, "angle_range", self.angle_range, lo=0, hi=360, lo_open=True)
         if self.detectors is not None:
             check_range(self, "detectors", self.detectors, lo=1, hi=100000)
         check_choice(self, "phantom", self.phantom, PHANTOMS)
-        check_choice(self, "beam", self.beam, ("parallel", "fan"))
-        check_range(self, "source_distance", self.source_distance, lo=math.sqrt(2.0), lo_open=True)
-        check_range(self, "detector_distance", self.detector_distance, lo=0.0)
         check_choice(self, "noise", self.noise, NOISES)
-        check_range(self, "noise_level", self.noise_level, lo=0)
-        check_range(self, "photons", self.photons, lo=0, lo_open=True)
         check_range(self, "seed", self.seed, lo=0)
         check_range(self, "oversample", self.oversample, lo=1, hi=8)
         for key in ("n", "angles", "seed", "oversample"):
@@ -270,29 +264,22 @@ class CTData(Problem):
 
     data: str = ""
     convention: Literal["sciml", "skimage"] = "sciml"
-    n: int = 0
-    detector_spacing: float = 0.0
+    n: int = opt(0, lo=0, hi=8192)
+    detector_spacing: float = opt(0.0, lo=0)
     offset: float = 0.0
     beam: Literal["parallel", "fan"] = "parallel"
-    source_distance: float = 0.0
-    detector_distance: float = 0.0
-    noise_level: float = 0.0
-    seed: int = 0
+    source_distance: float = opt(0.0, lo=0)
+    detector_distance: float = opt(0.0, lo=0)
+    noise_level: float = opt(0.0, lo=0)
+    seed: int = opt(0, lo=0)
     _arrays: Any = field(default=None, repr=False, compare=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_choice(self, "convention", self.convention, CONVENTIONS)
-        check_choice(self, "beam", self.beam, ("parallel", "fan"))
         if self.beam == "fan" and self.convention != "sciml":
             raise InvalidProblem(f"ct-data: beam=fan is read in the sciml convention only, not "
                                  f"convention={self.convention}")
-        check_range(self, "source_distance", self.source_distance, lo=0)
-        check_range(self, "detector_distance", self.detector_distance, lo=0)
-        check_range(self, "n", self.n, lo=0, hi=8192)
-        check_range(self, "detector_spacing", self.detector_spacing, lo=0)
-        check_range(self, "noise_level", self.noise_level, lo=0)
-        check_range(self, "seed", self.seed, lo=0)
         if not np.isfinite(self.offset):
             raise InvalidProblem(f"ct-data: offset={self.offset!r} must be finite (detector bins)")
         if not self.data and self._arrays is None:

@@ -9,8 +9,7 @@ frozen dataclass whose fields are its options; ``solve`` returns a
 from __future__ import annotations
 
 import dataclasses
-import math
-import typing
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -20,127 +19,16 @@ import numpy as np
 # they are re-exported here, where they have always been imported from
 from .errors import (DataError, InvalidOption, InvalidProblem, MissingDependency, SciMLError,
                      SolverDiverged)
+# options are declared on the fields (sciml.options); the checks are re-exported here
+from .options import (check_choice, check_range, coerce_value, fields_of, literal_choice, opt,
+                      validate_declared)
 
 __all__ = [
     "SciMLError", "InvalidProblem", "InvalidOption", "SolverDiverged",
     "MissingDependency", "DataError",
     "Problem", "Solver", "Solution", "check_range", "check_choice",
-    "fields_of", "replace", "coerce_value", "literal_choice", "problem_identity",
+    "fields_of", "replace", "coerce_value", "literal_choice", "problem_identity", "opt",
 ]
-
-
-# ----------------------------------------------------------------- validation
-def coerce_value(tp: Any, value: Any) -> Any:
-    """``value`` as a value of the declared type ``tp``, or ValueError.
-
-    The one rule for Python, TOML and the command line: bool is not a
-    number, an int field takes an integer or an integral float (1e4) and
-    stores an int, a float field takes any real number and stores a float,
-    numpy scalars count as their Python values.  Other types pass unchanged.
-    """
-    if isinstance(value, np.generic):
-        value = value.item()
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union or type(tp).__name__ == "UnionType":
-        inner = [a for a in args if a is not type(None)]
-        if value is None and len(inner) < len(args):
-            return None
-        return coerce_value(inner[0], value) if len(inner) == 1 else value
-    if origin is typing.Literal:
-        return literal_choice(args, value, coerce_value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError("expected true or false")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("expected an integer" + (", not a boolean" if isinstance(value, bool) else ""))
-        if isinstance(value, float):
-            if not (math.isfinite(value) and value.is_integer()):
-                raise ValueError("expected an integer")
-            return int(value)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError("expected a number" + (", not a boolean" if isinstance(value, bool) else ""))
-        return float(value)
-    if tp is str and not isinstance(value, str):
-        raise ValueError("expected a string")
-    return value
-
-
-def literal_choice(choices: tuple[Any, ...], value: Any, convert: Callable[[type, Any], Any]) -> Any:
-    """The choice of a ``Literal[...]`` that ``value`` stands for: the first ``a`` with
-    ``convert(type(a), value) == a``, else ValueError listing the choices.
-
-    ``convert`` is :func:`coerce_value` for Python and TOML values and
-    ``registry.parse_value`` for text, so both read a choice the same way.
-    """
-    for a in choices:
-        try:
-            if convert(type(a), value) == a:
-                return a
-        except ValueError:
-            pass
-    raise ValueError("expected one of " + ", ".join(map(str, choices)))
-
-
-def _check_type(obj: Any, owner: str, key: str, value: Any, error: type[SciMLError]) -> Any:
-    """Apply :func:`coerce_value` to a dataclass field being validated (and
-    store the normalised value in the frozen instance); other values must at
-    least not be booleans or non-numbers where a range is checked."""
-    tp = None
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type) and key in fields_of(obj) \
-            and getattr(obj, key) is value:
-        tp = fields_of(obj)[key]
-    try:
-        new = coerce_value(tp, value) if tp is not None else value
-    except ValueError as exc:
-        raise error(f"{owner}: {key}={value!r} is not allowed; {exc}") from None
-    if tp is not None and new is not value:
-        object.__setattr__(obj, key, new)
-    return new
-
-
-def check_range(cls_or_name: Any, key: str, value: Any, *, lo: float | None = None,
-                hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
-                error: type[SciMLError] = InvalidProblem) -> None:
-    """Raise ``error`` naming ``key``, ``value`` and the allowed interval."""
-    owner = cls_or_name if isinstance(cls_or_name, str) else getattr(cls_or_name, "name", type(cls_or_name).__name__)
-    value = _check_type(cls_or_name, owner, key, value, error)
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise error(f"{owner}: {key}={value!r} is not allowed; expected a number")
-    bad = isinstance(value, float) and not math.isfinite(value)
-    if lo is not None:
-        bad = bad or (value <= lo if lo_open else value < lo)
-    if hi is not None:
-        bad = bad or (value >= hi if hi_open else value > hi)
-    if bad:
-        left = "-inf" if lo is None else f"{lo:g}"
-        right = "inf" if hi is None else f"{hi:g}"
-        interval = ("(" if lo_open or lo is None else "[") + f"{left}, {right}" + (")" if hi_open or hi is None else "]")
-        raise error(f"{owner}: {key}={value!r} is out of range; allowed: {interval}")
-
-
-def check_choice(cls_or_name: Any, key: str, value: Any, choices: typing.Iterable[Any],
-                 *, error: type[SciMLError] = InvalidProblem) -> None:
-    """Raise ``error`` unless ``value`` is one of ``choices``."""
-    choices = tuple(choices)
-    owner = cls_or_name if isinstance(cls_or_name, str) else getattr(cls_or_name, "name", type(cls_or_name).__name__)
-    value = _check_type(cls_or_name, owner, key, value, error)
-    # True == 1 in Python: a boolean only matches a boolean choice
-    if value not in choices or (isinstance(value, bool) and not any(isinstance(c, bool) for c in choices)):
-        raise error(f"{owner}: {key}={value!r} is not allowed; choose one of {', '.join(map(str, choices))}")
-
-
-def fields_of(obj_or_cls: Any) -> dict[str, Any]:
-    """Public dataclass fields (name -> resolved type) of a Problem or Solver."""
-    cls = obj_or_cls if isinstance(obj_or_cls, type) else type(obj_or_cls)
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)
-            if f.init and not f.name.startswith("_")}
 
 
 def replace(obj: Any, **changes: Any) -> Any:
@@ -183,6 +71,20 @@ CAPABILITIES: dict[str, str] = {
 }
 
 
+def _validating(post_init: Callable[[Any], None], error: type[SciMLError]) -> Callable[[Any], None]:
+    """Wrap a subclass's ``__post_init__`` so that the declared options are
+    checked (:func:`sciml.options.validate_declared`) before its own checks."""
+    if getattr(post_init, "_validates", False):
+        return post_init
+
+    @functools.wraps(post_init)
+    def wrapper(self: Any) -> None:
+        validate_declared(self, error)
+        post_init(self)
+    wrapper._validates = True  # type: ignore[attr-defined]
+    return wrapper
+
+
 # -------------------------------------------------------------------- Problem
 @dataclass(frozen=True)
 class Problem:
@@ -200,6 +102,15 @@ class Problem:
     name: ClassVar[str] = "problem"
     default_reference: ClassVar[str] = "exact"
     kind: ClassVar[str] = "field"
+
+    def __post_init__(self) -> None:
+        """Check the declared fields (types, :func:`~sciml.options.opt` ranges, choices)."""
+        validate_declared(self, InvalidProblem)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__post_init__" in cls.__dict__:
+            cls.__post_init__ = _validating(cls.__dict__["__post_init__"], InvalidProblem)  # type: ignore[method-assign]
 
     # -- what a solver may ask of it
     def capabilities(self) -> frozenset[str]:
@@ -276,6 +187,10 @@ class Solver:
     requires: ClassVar[tuple[str, ...]] = ()
     learned: ClassVar[bool] = False
 
+    def __post_init__(self) -> None:
+        """Check the declared options (types, :func:`~sciml.options.opt` ranges, choices)."""
+        validate_declared(self, InvalidOption)
+
     def options(self) -> dict[str, Any]:
         """The solver's options as plain JSON-able values."""
         return {k: _plain(getattr(self, k)) for k in fields_of(self)}
@@ -308,14 +223,14 @@ class Solver:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "__post_init__" in cls.__dict__:
+            cls.__post_init__ = _validating(cls.__dict__["__post_init__"], InvalidOption)  # type: ignore[method-assign]
         if "solve" in cls.__dict__ and not getattr(cls.__dict__["solve"], "_stamps_problem", False):
             cls.solve = _stamping(cls.__dict__["solve"])
 
 
 def _stamping(solve: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a ``solve`` so that the Solution records the problem it solves."""
-    import functools
-
     @functools.wraps(solve)
     def wrapper(self: Solver, problem: Problem, *args: Any, **kwargs: Any) -> Any:
         sol = solve(self, problem, *args, **kwargs)

@@ -245,8 +245,10 @@ def field_help(cls: type) -> list[tuple[str, str, Any]]:
 
 
 def field_ranges(cls: type) -> dict[str, str]:
-    """key -> allowed range, read from the ``check_range``/``check_choice`` calls of the
-    class's ``__post_init__`` (and its bases'), the code that enforces them.
+    """key -> allowed values: the fields' declarations (:func:`sciml.options.opt`
+    ranges, ``Literal`` choices), then the ``check_range``/``check_choice`` calls
+    that ``__post_init__`` (and its bases') still make for bounds that depend on
+    other fields, the code that enforces them.
 
     Bounds that are expressions (``lo=self.samples``) are shown as written."""
     import ast
@@ -278,4 +280,6 @@ def field_ranges(cls: type) -> dict[str, str]:
                 left = "(" if kw.get("lo_open") == "True" or lo is None else "["
                 right = ")" if kw.get("hi_open") == "True" or hi is None else "]"
                 out[key] = f"{left}{lo or '-inf'}, {hi or 'inf'}{right}"
+    from .options import declared_ranges
+    out.update(declared_ranges(cls))
     return out

@@ -162,7 +162,7 @@ def _k(**kw):
     (dict(diffusion=np.ones((3, 3))), "diffusion has shape (3, 3)"),
     (dict(diffusion=lambda t, x, xp: xp.ones((2, 3, 5))), "diffusion returned shape"),
     (dict(initial=None), "initial is required"),
-    (dict(d=True), "must be an integer"),
+    (dict(d=True), "expected an integer, not a boolean"),
 ])
 def test_bad_user_kolmogorov_is_refused_in_one_line(kw, fragment):
     with pytest.raises(InvalidProblem) as info:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, opt
 
 __all__ = ["ColeHopf", "cole_hopf_value", "radial_expectation", "log_radial_expectation",
            "gauss_hermite_log_expectation"]
@@ -145,14 +145,9 @@ class ColeHopf(Solver):
     name = "cole-hopf"
     requires = ("semilinear", "hjb")
 
-    tol: float = 1e-13
-    nodes: int = 0
-    max_points: int = 2_000_000
-
-    def __post_init__(self) -> None:
-        check_range(self, "tol", self.tol, lo=1e-15, hi=1e-3, error=InvalidOption)
-        check_range(self, "nodes", self.nodes, lo=0, hi=1000, error=InvalidOption)
-        check_range(self, "max_points", self.max_points, lo=1, hi=10**9, error=InvalidOption)
+    tol: float = opt(1e-13, lo=1e-15, hi=1e-3)
+    nodes: int = opt(0, lo=0, hi=1000)
+    max_points: int = opt(2_000_000, lo=1, hi=10**9)
 
     def _nodes(self, d: int) -> int:
         if self.nodes:

@@ -24,8 +24,7 @@ from typing import Callable, ClassVar, Literal
 
 import numpy as np
 
-from ..core import (InvalidOption, InvalidProblem, Problem, Solution, Solver, SolverDiverged,
-                    check_choice, check_range)
+from ..core import InvalidOption, InvalidProblem, Problem, Solution, Solver, SolverDiverged, check_range, opt
 from ..progress import bar
 
 log = logging.getLogger(__name__)
@@ -82,21 +81,18 @@ class Spectral(Solver):
     requires = ("boltzmann-homogeneous",)
     order: ClassVar[int] = 4  # RK4
 
-    n: int = 32
+    n: int = opt(32, lo=4, hi=256)
     L: float | None = None
     fast: bool = False
-    M: int = 8
-    dt: float = 0.05
+    M: int = opt(8, lo=1, hi=512)
+    dt: float = opt(0.05, lo=0.0, hi=10.0, lo_open=True)
     conservative: bool = True
 
     def __post_init__(self) -> None:
-        check_range(self, "n", self.n, lo=4, hi=256, error=InvalidOption)
         if self.n % 2:
             raise InvalidOption(f"{self.name}: n={self.n!r} must be even (modes -n/2..n/2-1)")
         if self.L is not None:
             check_range(self, "L", self.L, lo=0.0, lo_open=True, hi=100.0, error=InvalidOption)
-        check_range(self, "M", self.M, lo=1, hi=512, error=InvalidOption)
-        check_range(self, "dt", self.dt, lo=0.0, hi=10.0, lo_open=True, error=InvalidOption)
 
     def check_sizes(self, problem: Problem, *, allow_large: bool = False) -> None:
         """RK4 steps (t1 - t0) / dt against the declared iteration limit, before any work
@@ -188,18 +184,14 @@ class DVM(Solver):
     requires = ("bgk-1d",)
     order: ClassVar[int] = 2
 
-    nx: int = 400
-    nv: int = 101
-    cfl: float = 0.5
+    nx: int = opt(400, lo=10, hi=100000)
+    nv: int = opt(101, lo=9, hi=10001)
+    cfl: float = opt(0.5, lo=0.0, hi=1.0, lo_open=True)
     limiter: Literal["minmod", "none"] = "minmod"
 
     def __post_init__(self) -> None:
-        check_range(self, "nx", self.nx, lo=10, hi=100000, error=InvalidOption)
-        check_range(self, "nv", self.nv, lo=9, hi=10001, error=InvalidOption)
         if self.nv % 2 == 0:
             raise InvalidOption(f"{self.name}: nv={self.nv!r} must be odd (a velocity grid symmetric about 0)")
-        check_range(self, "cfl", self.cfl, lo=0.0, hi=1.0, lo_open=True, error=InvalidOption)
-        check_choice(self, "limiter", self.limiter, ("minmod", "none"), error=InvalidOption)
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:

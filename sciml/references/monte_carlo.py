@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from .. import progress as _progress
-from ..core import InvalidOption, Problem, Solution, Solver, check_choice, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, check_range, opt
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +55,14 @@ class MonteCarlo(Solver):
     #: the same, in the study framework's convention (error ~ option^(-rate))
     rates: ClassVar[dict[str, dict[str, float]]] = {"samples": {"rel_l1": 0.5, "rel_l2": 0.5, "max": 0.5}}
 
-    samples: int = 100_000
+    samples: int = opt(100_000, lo=2)
     antithetic: bool = False
     scheme: Literal["auto", "exact", "euler"] = "auto"
-    steps: int = 50
-    rel_se: float = 0.0
+    steps: int = opt(50, lo=1)
+    rel_se: float = opt(0.0, lo=0)
     max_samples: int = 50_000_000
 
     def __post_init__(self) -> None:
-        check_range(self, "samples", self.samples, lo=2, error=InvalidOption)
-        check_choice(self, "scheme", self.scheme, ("auto", "exact", "euler"), error=InvalidOption)
-        check_range(self, "steps", self.steps, lo=1, error=InvalidOption)
-        check_range(self, "rel_se", self.rel_se, lo=0, error=InvalidOption)
         if self.samples > self.max_samples:  # name the option the user set, not the default it exceeds
             raise InvalidOption(f"monte-carlo: samples={self.samples} exceeds max_samples={self.max_samples}; "
                                 "lower samples or raise max_samples")

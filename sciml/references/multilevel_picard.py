@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import CAPABILITIES, InvalidOption, Problem, Solution, Solver, check_range
+from ..core import CAPABILITIES, InvalidOption, Problem, Solution, Solver, opt
 from ._rng_numba import kernels as _rng_kernels
 
 __all__ = ["MultilevelPicard", "mlp_numba", "mlp_python", "mlp_cost"]
@@ -360,16 +360,12 @@ class MultilevelPicard(Solver):
     name = "multilevel-picard"
     requires = ("semilinear", "f-without-gradient", "numba")
 
-    level: int = 5
-    M: int = 0
-    repeats: int = 4
+    level: int = opt(5, lo=1, hi=12)
+    M: int = opt(0, lo=0, hi=10_000)
+    repeats: int = opt(4, lo=1, hi=100_000)
     clip: bool = True
 
     def __post_init__(self) -> None:
-        E = InvalidOption
-        check_range(self, "level", self.level, lo=1, hi=12, error=E)
-        check_range(self, "M", self.M, lo=0, hi=10_000, error=E)
-        check_range(self, "repeats", self.repeats, lo=1, hi=100_000, error=E)
         M = self.M or self.level
         f_evals, _ = mlp_cost(self.level, M)
         if f_evals * self.repeats > 5e11:

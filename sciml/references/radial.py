@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, opt
 
 __all__ = ["Radial", "transition_matrix", "radial_solve"]
 
@@ -133,15 +133,10 @@ class Radial(Solver):
     name = "radial"
     requires = ("semilinear", "radial")
 
-    nodes: int = 1500
-    steps: int = 75
-    width: float = 10.0
+    nodes: int = opt(1500, lo=10, hi=10_000_000)
+    steps: int = opt(75, lo=1, hi=10_000_000)
+    width: float = opt(10.0, lo=3.0, hi=100.0)
     extrapolate: bool = True
-
-    def __post_init__(self) -> None:
-        check_range(self, "nodes", self.nodes, lo=10, hi=10_000_000, error=InvalidOption)
-        check_range(self, "steps", self.steps, lo=1, hi=10_000_000, error=InvalidOption)
-        check_range(self, "width", self.width, lo=3.0, hi=100.0, error=InvalidOption)
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:

@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, opt
 from ..progress import bar
 
 __all__ = ["FBP", "SIRT", "TV", "grad", "div", "chambolle_pock_tv"]
@@ -50,12 +50,10 @@ class FBP(Solver):
     cuda_engine = "numba"  # device="cuda": the projector's Numba CUDA kernels
 
     filter: Literal["ram-lak", "shepp-logan", "cosine", "hamming", "hann"] = "hann"
-    frequency_scaling: float = 1.0
+    frequency_scaling: float = opt(1.0, lo=0, hi=1, lo_open=True)
 
     def __post_init__(self) -> None:
         check_choice(self, "filter", self.filter, _FILTERS, error=InvalidOption)
-        check_range(self, "frequency_scaling", self.frequency_scaling, lo=0, hi=1, lo_open=True,
-                    error=InvalidOption)
 
     def reconstruct(self, radon, sino: np.ndarray) -> np.ndarray:
         from operators.radon import fbp
@@ -84,11 +82,8 @@ class SIRT(Solver):
     requires = ("ct",)
     cuda_engine = "numba"
 
-    iterations: int = 200
+    iterations: int = opt(200, lo=1, hi=10**6)
     nonnegative: bool = True
-
-    def __post_init__(self) -> None:
-        check_range(self, "iterations", self.iterations, lo=1, hi=10**6, error=InvalidOption)
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
@@ -194,13 +189,9 @@ class TV(Solver):
     requires = ("ct",)
     cuda_engine = "numba"
 
-    weight: float = 1e-3
-    iterations: int = 400
+    weight: float = opt(1e-3, lo=0)
+    iterations: int = opt(400, lo=1, hi=10**6)
     nonnegative: bool = True
-
-    def __post_init__(self) -> None:
-        check_range(self, "weight", self.weight, lo=0, error=InvalidOption)
-        check_range(self, "iterations", self.iterations, lo=1, hi=10**6, error=InvalidOption)
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:

@@ -66,7 +66,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, check_choice, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, check_range, opt
 
 __all__ = ["DeepBSDE"]
 
@@ -154,44 +154,29 @@ class DeepBSDE(Solver):
     requires = ("semilinear",)
     learned = True
 
-    time_steps: int = 20
-    steps: int = 3000
-    batch: int = 64
-    valid_batch: int = 256
-    lr: float = 1e-2
-    lr_decay: float = 0.1
+    time_steps: int = opt(20, lo=1, hi=10_000)
+    steps: int = opt(3000, lo=1, hi=10_000_000)
+    batch: int = opt(64, lo=2, hi=10_000_000)
+    valid_batch: int = opt(256, lo=2, hi=10_000_000)
+    lr: float = opt(1e-2, lo=0.0, lo_open=True, hi=10.0)
+    lr_decay: float = opt(0.1, lo=0.0, lo_open=True, hi=1.0)
     lr_milestones: tuple[float, ...] = (0.5, 0.75)
-    width: int = 0
+    width: int = opt(0, lo=0, hi=100_000)
     network: Literal["per-step", "shared"] = "per-step"
     batch_norm: bool = True
     dtype: Literal["float32", "float64"] = "float64"
-    log_every: int = 100
-    threads: int = 1
+    log_every: int = opt(100, lo=1)
+    threads: int = opt(1, lo=1, hi=4096)
     forward: Literal["uncontrolled", "controlled"] = "uncontrolled"
     scheme: Literal["heun", "euler"] = "heun"
     linear: bool | None = None
-    var_weight: float = 1.0
-    eval_paths: int = 16384
+    var_weight: float = opt(1.0, lo=0.0, hi=1e6)
+    eval_paths: int = opt(16384, lo=2, hi=100_000_000)
 
     def __post_init__(self) -> None:
         E = InvalidOption
-        check_range(self, "time_steps", self.time_steps, lo=1, hi=10_000, error=E)
-        check_range(self, "steps", self.steps, lo=1, hi=10_000_000, error=E)
-        check_range(self, "batch", self.batch, lo=2, hi=10_000_000, error=E)
-        check_range(self, "valid_batch", self.valid_batch, lo=2, hi=10_000_000, error=E)
-        check_range(self, "lr", self.lr, lo=0.0, lo_open=True, hi=10.0, error=E)
-        check_range(self, "lr_decay", self.lr_decay, lo=0.0, lo_open=True, hi=1.0, error=E)
         for m in self.lr_milestones:
             check_range(self, "lr_milestones", m, lo=0.0, hi=1.0, lo_open=True, hi_open=True, error=E)
-        check_range(self, "width", self.width, lo=0, hi=100_000, error=E)
-        check_choice(self, "network", self.network, ("per-step", "shared"), error=E)
-        check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=E)
-        check_range(self, "log_every", self.log_every, lo=1, error=E)
-        check_range(self, "threads", self.threads, lo=1, hi=4096, error=E)
-        check_choice(self, "forward", self.forward, ("uncontrolled", "controlled"), error=E)
-        check_choice(self, "scheme", self.scheme, ("heun", "euler"), error=E)
-        check_range(self, "var_weight", self.var_weight, lo=0.0, hi=1e6, error=E)
-        check_range(self, "eval_paths", self.eval_paths, lo=2, hi=100_000_000, error=E)
 
     # ------------------------------------------------------------------ paths
     def _paths(self, torch: Any, problem: Any, n: int, gen: Any, dev: Any, dt_: Any):

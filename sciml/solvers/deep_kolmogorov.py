@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import progress as _progress
-from ..core import InvalidOption, Problem, Solution, Solver, check_choice, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, check_choice, opt
 
 log = logging.getLogger(__name__)
 
@@ -59,33 +59,23 @@ class DeepKolmogorov(Solver):
     requires = ("kolmogorov",)
     learned = True
 
-    width: int = 64
-    depth: int = 2
+    width: int = opt(64, lo=1, hi=100_000)
+    depth: int = opt(2, lo=1, hi=100)
     batch_norm: bool = False
     activation: Literal["tanh", "relu", "gelu", "softplus", "elu", "silu"] = "gelu"
-    lr: float = 3e-3
+    lr: float = opt(3e-3, lo=0, lo_open=True, hi=10)
     schedule: Literal["piecewise", "exponential"] = "piecewise"
-    lr_decay: float = 0.2
-    steps: int = 2000
-    batch: int = 4096
+    lr_decay: float = opt(0.2, lo=0, lo_open=True, hi=1)
+    steps: int = opt(2000, lo=1)
+    batch: int = opt(4096, lo=2)
     antithetic: bool = True
     dtype: Literal["float32", "float64"] = "float32"
-    threads: int = 1
-    time_steps: int = 50
+    threads: int = opt(1, lo=0)
+    time_steps: int = opt(50, lo=1, hi=100_000)
 
     def __post_init__(self) -> None:
         E = InvalidOption
-        check_range(self, "width", self.width, lo=1, hi=100_000, error=E)
-        check_range(self, "depth", self.depth, lo=1, hi=100, error=E)
         check_choice(self, "activation", self.activation, _ACTIVATIONS, error=E)
-        check_range(self, "lr", self.lr, lo=0, lo_open=True, hi=10, error=E)
-        check_choice(self, "schedule", self.schedule, ("piecewise", "exponential"), error=E)
-        check_range(self, "lr_decay", self.lr_decay, lo=0, lo_open=True, hi=1, error=E)
-        check_range(self, "steps", self.steps, lo=1, error=E)
-        check_range(self, "batch", self.batch, lo=2, error=E)
-        check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=E)
-        check_range(self, "threads", self.threads, lo=0, error=E)
-        check_range(self, "time_steps", self.time_steps, lo=1, hi=100_000, error=E)
 
     # ---------------------------------------------------------------- network
     def _network(self, d: int):

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, check_choice, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, opt
 
 __all__ = ["DeepSplitting"]
 
@@ -43,28 +43,16 @@ class DeepSplitting(Solver):
     requires = ("semilinear",)
     learned = True
 
-    time_steps: int = 10
-    steps: int = 2000
-    steps_next: int = 600
-    batch: int = 256
-    lr: float = 3e-3
-    width: int = 0
+    time_steps: int = opt(10, lo=1, hi=10_000)
+    steps: int = opt(2000, lo=1, hi=10_000_000)
+    steps_next: int = opt(600, lo=1, hi=10_000_000)
+    batch: int = opt(256, lo=2, hi=10_000_000)
+    lr: float = opt(3e-3, lo=0.0, lo_open=True, hi=10.0)
+    width: int = opt(0, lo=0, hi=100_000)
     warm_start: bool = True
-    mc_samples: int = 100_000
+    mc_samples: int = opt(100_000, lo=2, hi=10**9)
     dtype: Literal["float32", "float64"] = "float64"
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        E = InvalidOption
-        check_range(self, "time_steps", self.time_steps, lo=1, hi=10_000, error=E)
-        check_range(self, "steps", self.steps, lo=1, hi=10_000_000, error=E)
-        check_range(self, "steps_next", self.steps_next, lo=1, hi=10_000_000, error=E)
-        check_range(self, "batch", self.batch, lo=2, hi=10_000_000, error=E)
-        check_range(self, "lr", self.lr, lo=0.0, lo_open=True, hi=10.0, error=E)
-        check_range(self, "width", self.width, lo=0, hi=100_000, error=E)
-        check_range(self, "mc_samples", self.mc_samples, lo=2, hi=10**9, error=E)
-        check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=E)
-        check_range(self, "threads", self.threads, lo=1, hi=4096, error=E)
+    threads: int = opt(1, lo=1, hi=4096)
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:

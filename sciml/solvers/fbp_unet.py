@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..core import DataError, InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, check_range
+from ..core import (DataError, InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, check_range, opt)
 from ..progress import bar
 
 log = logging.getLogger(__name__)
@@ -76,34 +76,24 @@ class FBPUNet(Solver):
     data: str | None = None
     checkpoint: str | None = None
     retrain: bool = False
-    width: int = 32
-    depth: int = 4
+    width: int = opt(32, lo=1, hi=1024)
+    depth: int = opt(4, lo=0, hi=8)
     norm: Literal["batch", "group", "none"] = "batch"
     filter: Literal["ram-lak", "shepp-logan", "cosine", "hamming", "hann"] = "hann"
-    frequency_scaling: float = 1.0
-    epochs: int = 20
-    batch_size: int = 16
-    lr: float = 1e-3
+    frequency_scaling: float = opt(1.0, lo=0, hi=1, lo_open=True)
+    epochs: int = opt(20, lo=1, hi=10**6)
+    batch_size: int = opt(16, lo=1, hi=10**5)
+    lr: float = opt(1e-3, lo=0, lo_open=True)
     crop: int | None = None
-    train_size: int = 256
-    val_size: int = 32
-    data_seed: int = 7
+    train_size: int = opt(256, lo=1)
+    val_size: int = opt(32, lo=1)
+    data_seed: int = opt(7, lo=0)
 
     def __post_init__(self) -> None:
         e = InvalidOption
-        check_range(self, "width", self.width, lo=1, hi=1024, error=e)
-        check_range(self, "depth", self.depth, lo=0, hi=8, error=e)
-        check_choice(self, "norm", self.norm, ("batch", "group", "none"), error=e)
         check_choice(self, "filter", self.filter, _FILTERS, error=e)
-        check_range(self, "frequency_scaling", self.frequency_scaling, lo=0, hi=1, lo_open=True, error=e)
-        check_range(self, "epochs", self.epochs, lo=1, hi=10**6, error=e)
-        check_range(self, "batch_size", self.batch_size, lo=1, hi=10**5, error=e)
-        check_range(self, "lr", self.lr, lo=0, lo_open=True, error=e)
         if self.crop is not None:
             check_range(self, "crop", self.crop, lo=8, error=e)
-        check_range(self, "train_size", self.train_size, lo=1, error=e)
-        check_range(self, "val_size", self.val_size, lo=1, error=e)
-        check_range(self, "data_seed", self.data_seed, lo=0, error=e)
 
     # ------------------------------------------------------------- config
     def model_config(self, problem: Problem) -> dict[str, Any]:

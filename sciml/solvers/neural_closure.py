@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..core import InvalidOption, InvalidProblem, Problem, Solution, Solver, check_range
+from ..core import InvalidOption, InvalidProblem, Problem, Solution, Solver, opt
 from ..progress import bar
 
 log = logging.getLogger(__name__)
@@ -166,32 +166,22 @@ class NeuralClosure(Solver):
     requires = ("moment-closure",)
     learned = True
 
-    width: int = 32
-    depth: int = 4
-    n_train: int = 20000
-    steps: int = 64000
-    batch: int = 64
-    lr: float = 0.1
-    w_moments: float = 1.0   # weight of the mean relative moment reconstruction error
-    w_sobolev: float = 1e-3  # weight of mean (h_θ - h)^2 + mean |∇h_θ - α|^2
+    width: int = opt(32, lo=4, hi=1024)
+    depth: int = opt(4, lo=1, hi=16)
+    n_train: int = opt(20000, lo=10, hi=10 ** 7)
+    steps: int = opt(64000, lo=1, hi=10 ** 7)
+    batch: int = opt(64, lo=1, hi=10 ** 6)
+    lr: float = opt(0.1, lo=0.0, hi=1.0, lo_open=True)
+    w_moments: float = opt(1.0, lo=0.0)   # weight of the mean relative moment reconstruction error
+    w_sobolev: float = opt(1e-3, lo=0.0)  # weight of mean (h_θ - h)^2 + mean |∇h_θ - α|^2
     whiten: bool = True
     # None: symmetrise for N >= 3 only (N = 2 is accurate without it, and the
     # symmetrised network costs two passes at inference)
     symmetric: bool | None = None
-    polish: int = 0  # Newton steps after the network (0: the pure neural closure)
-    threads: int = 1  # torch threads while training (restored after)
+    polish: int = opt(0, lo=0, hi=50)  # Newton steps after the network (0: the pure neural closure)
+    threads: int = opt(1, lo=1, hi=256)  # torch threads while training (restored after)
 
     def __post_init__(self) -> None:
-        check_range(self, "width", self.width, lo=4, hi=1024, error=InvalidOption)
-        check_range(self, "depth", self.depth, lo=1, hi=16, error=InvalidOption)
-        check_range(self, "n_train", self.n_train, lo=10, hi=10 ** 7, error=InvalidOption)
-        check_range(self, "steps", self.steps, lo=1, hi=10 ** 7, error=InvalidOption)
-        check_range(self, "batch", self.batch, lo=1, hi=10 ** 6, error=InvalidOption)
-        check_range(self, "lr", self.lr, lo=0.0, hi=1.0, lo_open=True, error=InvalidOption)
-        check_range(self, "threads", self.threads, lo=1, hi=256, error=InvalidOption)
-        check_range(self, "polish", self.polish, lo=0, hi=50, error=InvalidOption)
-        check_range(self, "w_moments", self.w_moments, lo=0.0, error=InvalidOption)
-        check_range(self, "w_sobolev", self.w_sobolev, lo=0.0, error=InvalidOption)
         if self.w_moments == 0.0 and self.w_sobolev == 0.0:
             raise InvalidOption(f"{self.name}: w_moments and w_sobolev are both 0 (no loss); make one positive")
 

@@ -36,7 +36,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, check_range, opt
 from ..progress import bar
 
 log = logging.getLogger(__name__)
@@ -140,27 +140,20 @@ class NeuralCollision(Solver):
     learned = True
     order: ClassVar[int] = 4
 
-    n: int = 32
+    n: int = opt(32, lo=8, hi=128)
     L: float | None = None
-    rank: int = 9
-    n_traj: int = 16
-    iters: int = 1000
-    dt: float = 0.05
-    t_train: float = 2.0
-    threads: int = 1  # torch threads while training (restored after)
+    rank: int = opt(9, lo=1, hi=64)
+    n_traj: int = opt(16, lo=1, hi=10000)
+    iters: int = opt(1000, lo=1, hi=100000)
+    dt: float = opt(0.05, lo=0.0, hi=1.0, lo_open=True)
+    t_train: float = opt(2.0, lo=0.0, hi=100.0, lo_open=True)
+    threads: int = opt(1, lo=1, hi=256)  # torch threads while training (restored after)
 
     def __post_init__(self) -> None:
-        check_range(self, "n", self.n, lo=8, hi=128, error=InvalidOption)
         if self.n % 2:
             raise InvalidOption(f"{self.name}: n={self.n!r} must be even")
         if self.L is not None:
             check_range(self, "L", self.L, lo=0.0, lo_open=True, error=InvalidOption)
-        check_range(self, "rank", self.rank, lo=1, hi=64, error=InvalidOption)
-        check_range(self, "n_traj", self.n_traj, lo=1, hi=10000, error=InvalidOption)
-        check_range(self, "iters", self.iters, lo=1, hi=100000, error=InvalidOption)
-        check_range(self, "dt", self.dt, lo=0.0, hi=1.0, lo_open=True, error=InvalidOption)
-        check_range(self, "t_train", self.t_train, lo=0.0, hi=100.0, lo_open=True, error=InvalidOption)
-        check_range(self, "threads", self.threads, lo=1, hi=256, error=InvalidOption)
 
     # ------------------------------------------------------------------ data
     def training_data(self, L: float, seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray]:

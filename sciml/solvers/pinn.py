@@ -18,8 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..core import InvalidOption, MissingDependency, Problem, Solution, Solver, SolverDiverged, \
-    check_choice, check_range
+from ..core import (InvalidOption, MissingDependency, Problem, Solution, Solver, SolverDiverged, check_range, opt)
 from ..progress import bar
 
 log = logging.getLogger(__name__)
@@ -103,27 +102,17 @@ class PINN(Solver):
     activation: Literal["tanh", "sin", "sigmoid", "relu", "silu", "gelu"] = "tanh"
     n_domain: int = 1000
     n_boundary: int = 200
-    adam_steps: int = 1000
-    lr: float = 1e-3
-    lbfgs_steps: int = 2000
+    adam_steps: int = opt(1000, lo=0)
+    lr: float = opt(1e-3, lo=0, lo_open=True)
+    lbfgs_steps: int = opt(2000, lo=0)
     sampler: Literal["Hammersley", "Sobol", "uniform", "pseudo", "LHS", "Halton"] = "Hammersley"
     dtype: Literal["float32", "float64"] = "float64"
-    threads: int = 1
+    threads: int = opt(1, lo=1)
     hard_dirichlet: bool = False
 
     def __post_init__(self) -> None:
         for key in ("width", "depth", "n_domain", "n_boundary"):
             check_range(self, key, getattr(self, key), lo=1, error=InvalidOption)
-        check_range(self, "adam_steps", self.adam_steps, lo=0, error=InvalidOption)
-        check_range(self, "lbfgs_steps", self.lbfgs_steps, lo=0, error=InvalidOption)
-        check_range(self, "lr", self.lr, lo=0, lo_open=True, error=InvalidOption)
-        check_choice(self, "activation", self.activation, ("tanh", "sin", "sigmoid", "relu", "silu", "gelu"),
-                     error=InvalidOption)
-        check_choice(self, "sampler", self.sampler, ("Hammersley", "Sobol", "uniform", "pseudo", "LHS", "Halton"),
-                     error=InvalidOption)
-        check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=InvalidOption)
-        check_range(self, "threads", self.threads, lo=1, error=InvalidOption)
-        check_choice(self, "hard_dirichlet", self.hard_dirichlet, (True, False), error=InvalidOption)
         if self.adam_steps + self.lbfgs_steps == 0:
             raise InvalidOption("pinn: adam_steps + lbfgs_steps must be positive (nothing would be trained)")
 
