@@ -1,5 +1,7 @@
 """Every script under scripts/ compiles, and every benchmark and paper reproduction
-answers ``--help`` (exit 0), so none rots when the library changes under it.
+answers ``--help`` (exit 0) and imports only names the project still has (checked for
+every ``from sciml|problems|operators... import`` in the file, also those inside
+functions), so none rots when the library changes under it.
 
 The ``--help`` runs share one child process (the heavy imports, torch and Numba,
 are paid once), each script run as ``__main__`` with its own ``sys.argv``; the
@@ -23,7 +25,7 @@ ALL_PY = sorted(SCRIPTS.rglob("*.py"))
 # Run inside the child: each script with --help as __main__, its exit code and any
 # exception recorded; one JSON object on the last line of stdout.
 _CHILD = r"""
-import contextlib, io, json, runpy, sys, traceback
+import ast, contextlib, importlib, importlib.util, io, json, runpy, sys, traceback
 out = {}
 for path in sys.argv[1:]:
     buf = io.StringIO()
@@ -39,6 +41,20 @@ for path in sys.argv[1:]:
         out[path] = {"code": "exception", "help": traceback.format_exc()}
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
+    # the project names the script imports anywhere (also inside main) must exist
+    missing = []
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and \
+                (node.module or "").split(".")[0] in ("sciml", "problems", "operators"):
+            try:
+                mod = importlib.import_module(node.module)
+            except ImportError as exc:
+                missing.append(f"{node.module} ({exc})")
+                continue
+            missing += [f"{node.module}.{a.name}" for a in node.names if not hasattr(mod, a.name)
+                        and not (hasattr(mod, "__path__")  # a submodule of a package
+                                 and importlib.util.find_spec(f"{node.module}.{a.name}"))]
+    out[path]["missing"] = missing
 print(json.dumps(out))
 """
 
@@ -66,3 +82,5 @@ def test_bench_and_paper_scripts_answer_help():
     assert not bad, json.dumps(bad, indent=1)[-4000:]
     for path, r in results.items():
         assert "usage:" in r["help"], f"{path}: no argparse usage in its --help output"
+    missing = {Path(p).name: r["missing"] for p, r in results.items() if r["missing"]}
+    assert not missing, f"scripts import names the project no longer has: {missing}"
