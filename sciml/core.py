@@ -219,12 +219,31 @@ class Solver:
 
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> "Solution":
-        raise NotImplementedError
+        """Solve ``problem``: the one template every solver shares.
+
+        Refuses a problem this solver cannot take (one line, :meth:`check_problem`),
+        runs :meth:`_solve` with the thread count of the solver's ``threads``
+        option (torch and Numba, restored afterwards: :func:`sciml.threads.limit_threads`),
+        and stamps the Solution with the problem's identity.  A solver
+        implements ``_solve``; ``seed`` makes a run reproducible, ``device`` is
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, ``progress`` shows a progress bar."""
+        from .threads import limit_threads
+        self.check_problem(problem)
+        with limit_threads(getattr(self, "threads", None), torch=self.learned or None):
+            sol = self._solve(problem, seed=seed, device=device, progress=progress)
+        if isinstance(sol, Solution) and sol.problem_id is None:
+            sol.problem_id = problem_identity(problem)
+        return sol
+
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> "Solution":
+        """The algorithm (called by :meth:`solve` once the problem is checked)."""
+        raise NotImplementedError(f"solver {self.name!r} implements neither solve nor _solve")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__post_init__" in cls.__dict__:
             cls.__post_init__ = _validating(cls.__dict__["__post_init__"], InvalidOption)  # type: ignore[method-assign]
+        # a solver that still overrides the template's solve gets its Solution stamped too
         if "solve" in cls.__dict__ and not getattr(cls.__dict__["solve"], "_stamps_problem", False):
             cls.solve = _stamping(cls.__dict__["solve"])
 
