@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core import InvalidProblem, Solution
-from .fem_common import PointEvaluator, _petsc_options, _solve
+from .fem_common import PointEvaluator, _keep_root_logger, _petsc_options, _solve
 
 log = logging.getLogger(__name__)
 
@@ -360,7 +360,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     def extra_errors(_problem: Any) -> dict[str, float]:
         # computed when asked (by evaluate), not as part of the solve it measures
         if "errors" not in cache:
-            cache["errors"] = _fem_errors(mods, problem, uh, msh, p)
+            cache["errors"] = _keep_root_logger(_fem_errors)(mods, problem, uh, msh, p)
         return dict(cache["errors"])
     log.info("fem: %s P%d h=%.4g ndofs=%d %s its=%d assemble %.3fs solve %.3fs", type(problem.domain).__name__,
              p, hsize, ndofs, kind, its, t_asm, t_solve)

@@ -6,6 +6,11 @@ exponent of solve time against unknowns (near-linear means <= 1.2).  The
 baseline named in the JSON line is the same fit for sparse direct LU (MUMPS)
 over the sizes where LU fits in memory quickly (up to ~2.5e5 unknowns).
 
+``--versus-bare N`` compares sciml's FEM with a bare DOLFINx script of the same
+problem on an N x N mesh; ``--gmsh H`` times a user's gmsh mesh of the unit disk
+(size H; 0.0019: about 1e6 unknowns): generating and writing the .msh, then
+``Elliptic(domain=MeshFile(...))`` solved by FEM (reading, assembly, CG + AMG).
+
 Prints one JSON line on stdout.  Usage: python scripts/bench/bench_fem.py [--repeats 3]
 """
 from __future__ import annotations
@@ -93,13 +98,59 @@ def versus_bare(n: int, repeats: int) -> dict:
             "u_centre_sciml": peak_ours, "u_max_bare": peak_bare}
 
 
+def gmsh_disk(h: float, repeats: int) -> dict:
+    """Mesh the unit disk with gmsh (size h, Frontal-Delaunay), write it as .msh, and
+    solve -Δu = 1, u = 0 on the boundary on it through the user path (Elliptic on a
+    MeshFile; P1, CG + BoomerAMG, rtol 1e-10); best of ``repeats`` for each stage.
+    The error against u = (1 - r^2)/4 is computed after the timing."""
+    import tempfile
+    from pathlib import Path
+
+    from problems.elliptic import Disk, Elliptic, MeshFile
+    from sciml.references.fem_gmsh import generate, gmsh_session
+
+    def exact(x, xp):
+        return (1.0 - x[0] ** 2 - x[1] ** 2) / 4.0
+    solver = FEM(degree=1, linear_solver="cg-amg", rtol=1e-10)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "disk.msh")
+        mesh_s, solve_all, sol = [], [], None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            with gmsh_session() as gmsh:
+                generate(gmsh, Disk((0.0, 0.0), 1.0), h, order=1)
+                gmsh.write(path)
+            mesh_s.append(time.perf_counter() - t0)
+        problem = Elliptic(domain=MeshFile(path), source=1.0, dirichlet=0.0, exact_solution=exact)
+        # compile the forms outside the timing (the same forms on a coarse disk)
+        FEM(degree=1, h=0.5).solve(Elliptic(domain=Disk((0.0, 0.0), 1.0), source=1.0, dirichlet=0.0))
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            sol = solver.solve(problem)
+            solve_all.append({"wall_s": time.perf_counter() - t0, "read_and_assemble_s": sol.stats["assemble_s"],
+                              "linear_solve_s": sol.stats["solve_s"]})
+        size_mb = Path(path).stat().st_size / 1e6
+    best = min(solve_all, key=lambda r: r["wall_s"])
+    return {"h": h, "unknowns": sol.stats["ndofs"], "cells": sol.stats["cells"], "msh_mb": size_mb,
+            "gmsh_generate_and_write_s": min(mesh_s), "fem_wall_s": best["wall_s"],
+            "read_and_assemble_s": best["read_and_assemble_s"], "linear_solve_s": best["linear_solve_s"],
+            "cg_iterations": sol.stats["iterations"], "rel_l2_fem": sol.extra_errors(problem)["rel_l2_fem"],
+            "gmsh_all_s": mesh_s, "fem_all": solve_all}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--versus-bare", type=int, default=0, metavar="N",
                     help="only compare sciml's FEM with a bare DOLFINx script on an N x N mesh "
                          "(999: 1e6 unknowns); the ratio is sciml / bare, wall time from mesh to solution")
+    ap.add_argument("--gmsh", type=float, default=0.0, metavar="H",
+                    help="only time a gmsh mesh of the unit disk of size H (0.0019: about 1e6 unknowns): "
+                         "generation, then FEM through Elliptic(domain=MeshFile(...))")
     args = ap.parse_args()
+    if args.gmsh:
+        print(json.dumps({"bench": "fem_gmsh_disk", **gmsh_disk(args.gmsh, args.repeats)}))
+        return
     if args.versus_bare:
         out = versus_bare(args.versus_bare, args.repeats)
         print(json.dumps({"bench": "fem_vs_bare_dolfinx", "baseline": "bare DOLFINx script, same problem",
