@@ -25,18 +25,10 @@ log = logging.getLogger(__name__)
 
 # ===================================================== work done in workers
 def _limit_threads(n: int | None) -> None:
-    """Keep each worker to ``n`` threads (None: leave the defaults)."""
-    if not n:
-        return
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        os.environ[var] = str(n)
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
-    if "numba" in sys.modules:
-        numba = sys.modules["numba"]
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    """Keep each worker to ``n`` threads (None: leave the defaults), for the
+    libraries loaded now and, through the environment, later."""
+    from .threads import set_threads
+    set_threads(n, environment=True)
 
 
 def plot_grid(problem: Problem) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

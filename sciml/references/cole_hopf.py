@@ -165,9 +165,7 @@ class ColeHopf(Solver):
                                 f"the tensor Gauss-Hermite rule (nodes^d <= max_points={self.max_points}); "
                                 "declare radial=True if g depends on |x|^2 only")
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         t0 = time.perf_counter()
         p: Any = problem
         stats: dict[str, Any] = {"solver": self.name}

@@ -31,9 +31,7 @@ class DarcyReference(Solver):
     name = "darcy-fem"
     requires = ("darcy-coefficients",)
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         if device != "cpu":
             raise InvalidOption("darcy-fem runs on the CPU only; use --device cpu")
         from ..progress import bar

@@ -16,8 +16,7 @@ class Exact(Solver):
     name = "exact"
     accepts = ("*",)
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         t0 = time.perf_counter()
         if problem.kind == "value":
             value = float(problem.exact_value())

@@ -113,10 +113,8 @@ class Spectral(Solver):
         L = self.L if self.L is not None else problem.box_half_width()
         return MaxwellCollision(problem.dim, self.n, L, "fast" if self.fast else "direct", M=self.M)
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         from operators.collision import conservative_projection, grid_moments, trig_eval, velocity_grid
-        self.check_problem(problem)
         op = self.operator(problem)
         L, n, dim = op.L, self.n, problem.dim
         _, pts = velocity_grid(n, L, dim)
@@ -193,9 +191,7 @@ class DVM(Solver):
         if self.nv % 2 == 0:
             raise InvalidOption(f"{self.name}: nv={self.nv!r} must be odd (a velocity grid symmetric about 0)")
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         t_start = time.perf_counter()
         nx, kn = self.nx, problem.kn
         dx = 1.0 / nx

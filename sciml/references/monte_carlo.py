@@ -176,9 +176,7 @@ class MonteCarlo(Solver):
         kernel = _mc_user.kernel(problem, exact=exact)
         return kernel, (steps, float(problem.T), shift, np.ascontiguousarray(S), bool(self.antithetic)), steps
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         t0 = time.perf_counter()
         x = np.vstack([problem.test_points(), problem.value_point()[None, :]])
         mean, se, n = self.estimate(problem, x, seed=seed, progress=progress, device=device)
@@ -234,16 +232,11 @@ _SERIAL_WORK = 2 ** 25
 
 
 def _run(kernel: Any, n_chunks: int, *args: Any) -> Any:
-    """Call a parallel kernel with no more Numba threads than ``n_chunks``: idle
-    threads still join every parallel region, which costs tens of milliseconds
-    per call on a loaded machine.  (Results do not depend on the thread count.)"""
-    import numba
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(before, n_chunks)))
-    try:
+    """Call a parallel kernel with no more Numba threads than ``n_chunks``
+    (:func:`sciml.threads.numba_threads`)."""
+    from ..threads import numba_threads
+    with numba_threads(n_chunks):
         return kernel(*args)
-    finally:
-        numba.set_num_threads(before)
 
 
 def _chunk_counts(n: int) -> np.ndarray:

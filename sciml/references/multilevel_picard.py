@@ -380,9 +380,7 @@ class MultilevelPicard(Solver):
             return "it needs " + CAPABILITIES["brownian"]
         return why
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         M = self.M or self.level
         t0, c0 = time.perf_counter(), time.process_time()
         est, cost = mlp_numba(problem, self.level, M, seed, self.repeats, self.clip)

@@ -138,9 +138,7 @@ class Radial(Solver):
     width: float = opt(10.0, lo=3.0, hi=100.0)
     extrapolate: bool = True
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         t0 = time.perf_counter()
         rho, v, nnz = radial_solve(problem, self.nodes, self.steps, self.width, progress)
         coarse = None

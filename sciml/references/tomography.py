@@ -59,10 +59,8 @@ class FBP(Solver):
         from operators.radon import fbp
         return fbp(radon, sino, self.filter, self.frequency_scaling)
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         from problems.tomography import image_solution
-        self.check_problem(problem)
         t0 = time.perf_counter()
         radon, y = _setup(problem, device, self)
         img = self.reconstruct(radon, y)
@@ -85,10 +83,8 @@ class SIRT(Solver):
     iterations: int = opt(200, lo=1, hi=10**6)
     nonnegative: bool = True
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         from problems.tomography import image_solution
-        self.check_problem(problem)
         t0 = time.perf_counter()
         radon, y = _setup(problem, device, self)
         g = radon.geometry
@@ -193,10 +189,8 @@ class TV(Solver):
     iterations: int = opt(400, lo=1, hi=10**6)
     nonnegative: bool = True
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         from problems.tomography import image_solution
-        self.check_problem(problem)
         t0 = time.perf_counter()
         radon, y = _setup(problem, device, self)
         x, stats = chambolle_pock_tv(radon, y, self.weight, self.iterations, self.nonnegative, progress,
