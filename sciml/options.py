@@ -35,7 +35,8 @@ def coerce_value(tp: Any, value: Any) -> Any:
     The one rule for Python, TOML and the command line: bool is not a
     number, an int field takes an integer or an integral float (1e4) and
     stores an int, a float field takes any real number and stores a float,
-    numpy scalars count as their Python values.  Other types pass unchanged.
+    numpy scalars count as their Python values, a list for a tuple field
+    becomes a tuple of coerced elements.  Other types pass unchanged.
     """
     if isinstance(value, np.generic):
         value = value.item()
@@ -47,6 +48,14 @@ def coerce_value(tp: Any, value: Any) -> Any:
         return coerce_value(inner[0], value) if len(inner) == 1 else value
     if origin is typing.Literal:
         return literal_choice(args, value, coerce_value)
+    if origin is tuple and isinstance(value, (list, tuple)):
+        # a TOML or JSON list for a tuple field; a length the type does not
+        # allow is left to the class's own check (which names what it expects)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(coerce_value(args[0], v) for v in value)
+        if args and len(args) == len(value):
+            return tuple(coerce_value(a, v) for a, v in zip(args, value))
+        return value
     if tp is bool:
         if isinstance(value, bool):
             return value
