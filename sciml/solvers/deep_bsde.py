@@ -205,21 +205,12 @@ class DeepBSDE(Solver):
         return problem.g_torch(x)
 
     # ------------------------------------------------------------------ solve
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        from ..torch_utils import torch_threads
-        # the tensors are small: one intra-op thread is fastest, and several
-        # spin against each other on a loaded machine (measured 18x slower)
-        with torch_threads(self.threads):
-            return self._solve(problem, seed, device, progress)
-
     def _use_linear(self) -> bool:
         return self.forward == "controlled" if self.linear is None else bool(self.linear)
 
-    def _solve(self, problem: Problem, seed: int, device: str, progress: bool) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         import torch
-        from ..torch_utils import count_parameters, seeded, seeded_generator, torch_device, torch_dtype
-        self.check_problem(problem)
+        from ..torch_utils import seeded, seeded_generator, torch_device, torch_dtype
         p: Any = problem
         if self.forward == "controlled":
             if "control" not in p.capabilities():
@@ -263,15 +254,15 @@ class DeepBSDE(Solver):
                 y = y - p.f_bsde_torch(k * h, X[k], y, zk) * h + (zk * dW[k]).sum(dim=1, keepdim=True)
             return torch.mean((y - self._g(p, X[N])) ** 2)
 
-        hist_step, hist_loss, hist_y0 = self._train(
+        rec, hist_step, hist_loss, hist_y0 = self._train(
             params, lambda: loss_of(self.batch),
             lambda: (float(loss_of(self.valid_batch)), float(y_init + scale * theta.detach())), "y0", progress)
         value = float(y_init + scale * theta.detach())
         if not math.isfinite(value):  # pragma: no cover - check_loss catches it first
             from ..core import SolverDiverged
             raise SolverDiverged(f"{self.name}: Y0 became {value}", step=self.steps)
-        stats = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "steps": self.steps,
-                 "params": count_parameters(net) + 1 + d + (N - 1 if self._use_linear() else 0), "forward": self.forward,
+        stats = {**rec.stats(), "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                 "forward": self.forward,
                  "history_step": hist_step, "history_loss": hist_loss, "history_y0": hist_y0,
                  "final_loss": hist_loss[-1], "y0_init": y_init, "solver": self.name}
         state = {"y0": np.array([value]), "z0": z0.detach().cpu().numpy().ravel(),
@@ -280,40 +271,42 @@ class DeepBSDE(Solver):
         return Solution(value=value, stats=stats, state=state)
 
     def _train(self, params: list[Any], loss_fn: Any, valid_fn: Any, label: str,
-               progress: bool) -> tuple[list[int], list[float], list[float]]:
-        """Adam with the piecewise-constant schedule; every log_every steps (and at the
-        end) valid_fn() -> (validation loss, current estimate of u(0, xi)) is recorded."""
+               progress: bool) -> tuple[Any, list[int], list[float], list[float]]:
+        """Adam with the piecewise-constant schedule (:func:`sciml.training.train`); every
+        log_every steps (and at the end) valid_fn() -> (validation loss, current estimate
+        of u(0, xi)) is recorded."""
         import torch
         from ..progress import bar
         from ..torch_utils import check_loss
-        opt = torch.optim.Adam(params, lr=self.lr)
+        from ..training import train
         milestones = sorted({max(1, int(m * self.steps)) for m in self.lr_milestones})
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=self.lr_decay)
-        hist_step, hist_loss, hist_y0 = [], [], []
+        hist_step: list[int] = []
+        hist_loss: list[float] = []
+        hist_y0: list[float] = []
+
+        def after_step(k: int, _loss: float) -> None:
+            step = k + 1
+            if step % self.log_every == 0 or step == self.steps:
+                with torch.no_grad():
+                    vl, y0 = valid_fn()
+                check_loss(vl, step, solver=self.name)
+                hist_step.append(step)
+                hist_loss.append(vl)
+                hist_y0.append(y0)
+                b.set_postfix(loss=f"{vl:.3e}", **{label: f"{y0:.6f}"})
+
         with bar(self.steps, "deep-bsde", progress) as b:
-            for step in range(1, self.steps + 1):
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn()
-                check_loss(float(loss.detach()), step, solver=self.name)
-                loss.backward()
-                opt.step()
-                sched.step()
-                if step % self.log_every == 0 or step == self.steps:
-                    with torch.no_grad():
-                        vl, y0 = valid_fn()
-                    check_loss(vl, step, solver=self.name)
-                    hist_step.append(step)
-                    hist_loss.append(vl)
-                    hist_y0.append(y0)
-                    b.set_postfix(loss=f"{vl:.3e}", **{label: f"{y0:.6f}"})
-                b.update(1)
-        return hist_step, hist_loss, hist_y0
+            rec = train(params, lambda k: loss_fn(), steps=self.steps, lr=self.lr, solver=self.name,
+                        schedule=lambda opt: torch.optim.lr_scheduler.MultiStepLR(
+                            opt, milestones=milestones, gamma=self.lr_decay),
+                        after_step=after_step, progress=b, step_base=1, device=params[0].device)
+        return rec, hist_step, hist_loss, hist_y0
 
     # ------------------------------------------------- controlled forward process
     def _solve_controlled(self, p: Any, seed: int, device: str, progress: bool) -> Solution:
         """Robust deep FBSDE for a control problem (module docstring, ``forward=controlled``)."""
         import torch
-        from ..torch_utils import count_parameters, seeded, seeded_generator, torch_device, torch_dtype
+        from ..torch_utils import seeded, seeded_generator, torch_device, torch_dtype
         dev, dt_ = torch_device(device), torch_dtype(self.dtype)
         N, d, T = self.time_steps, p.d, p.T
         h = T / N
@@ -371,7 +364,7 @@ class DeepBSDE(Solver):
             yv = sample(self.valid_batch)
             return float(yv.mean() + self.var_weight * yv.var()), float(yv.mean())
 
-        hist_step, hist_loss, hist_y0 = self._train(params, train_loss, valid, "cost", progress)
+        rec, hist_step, hist_loss, hist_y0 = self._train(params, train_loss, valid, "cost", progress)
         train_s = time.perf_counter() - t0
         # the reported value: the control's cost on eval_paths fresh paths, with its standard error
         chunk = max(self.valid_batch, 4096)
@@ -387,9 +380,8 @@ class DeepBSDE(Solver):
             from ..core import SolverDiverged
             raise SolverDiverged(f"{self.name}: the control's cost became {value}", step=self.steps)
         stderr = float(y_all.std(ddof=1) / math.sqrt(len(y_all)))
-        stats = {"wall_s": time.perf_counter() - t0, "train_s": train_s, "cpu_s": time.process_time() - c0,
-                 "steps": self.steps, "params": count_parameters(net) + d + (N if linear else 0),
-                 "forward": self.forward, "scheme": self.scheme, "linear": linear,
+        stats = {**rec.stats(), "wall_s": time.perf_counter() - t0, "train_s": train_s,
+                 "cpu_s": time.process_time() - c0, "forward": self.forward, "scheme": self.scheme, "linear": linear,
                  "value_stderr": stderr, "eval_paths": len(y_all), "eval_var": float(y_all.var(ddof=1)),
                  "history_step": hist_step, "history_loss": hist_loss, "history_y0": hist_y0,
                  "final_loss": hist_loss[-1], "solver": self.name}

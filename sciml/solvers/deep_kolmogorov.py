@@ -31,7 +31,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .. import progress as _progress
 from ..core import InvalidOption, Problem, Solution, Solver, check_choice, opt
 
 log = logging.getLogger(__name__)
@@ -101,12 +100,11 @@ class DeepKolmogorov(Solver):
         return self.lr * self.lr_decay ** (len(_MILESTONES) * frac)
 
     # ----------------------------------------------------------------- solve
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         import torch
-        from ..torch_utils import check_loss, count_parameters, seeded, seeded_generator, torch_device, torch_dtype
+        from ..torch_utils import seeded, seeded_generator, torch_device, torch_dtype
+        from ..training import train
 
-        self.check_problem(problem)
         dev, dt = torch_device(device), torch_dtype(self.dtype)
         from .. import distributed as D  # torchrun: each rank trains on its share of the global batch
         world = D.world(dev)
@@ -115,46 +113,27 @@ class DeepKolmogorov(Solver):
         if world.active and self.batch_norm:
             raise InvalidOption(f"{self.name}: batch_norm=true is not supported with several processes "
                                 "(each rank would normalise by its own batch); use batch_norm=false")
-        old_threads = torch.get_num_threads()
-        if self.threads and dev.type == "cpu":
-            torch.set_num_threads(self.threads)
-        try:
-            t0 = time.perf_counter()
-            sampler = _Sampler(problem, dev, dt, seeded_generator(seed, dev), self.antithetic, self.time_steps)
-            with seeded(seed, str(dev)):
-                net = self._network(problem.d).to(device=dev, dtype=dt)
-            with torch.no_grad():  # output scaling from a pilot batch (its own stream)
-                _, y = _Sampler(problem, dev, dt, seeded_generator(seed + 7919, dev), self.antithetic,
-                                  self.time_steps).draw(
-                    max(self.batch, 4096))
-                y_mean, y_std = float(y.mean()), float(y.std())
-            y_std = y_std if y_std > 0 and math.isfinite(y_std) else 1.0
-            model = _Scaled(D.wrap(net, world, dev), problem, y_mean, y_std, dev, dt)
-            opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-            history = np.empty(self.steps)
-            net.train()
-            t_train = time.perf_counter()
-            with _progress.bar(self.steps, "deep-kolmogorov", progress) as bar:
-                for step in range(self.steps):
-                    for group in opt.param_groups:
-                        group["lr"] = self.lr_at(step)
-                    xi, y = sampler.draw(self.batch)
-                    xi, y = xi[part], y[part]
-                    loss = torch.mean((model(xi).squeeze(1) - y) ** 2)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    value = float(D.global_mean(loss.detach(), world))
-                    check_loss(value, step, solver=self.name)
-                    history[step] = value
-                    if step % 50 == 0:
-                        bar.set_postfix(loss=f"{value:.3e}")
-                    bar.update(1)
-            train_s = time.perf_counter() - t_train
-            net.eval()
-        finally:
-            if self.threads and dev.type == "cpu":
-                torch.set_num_threads(old_threads)
+        t0 = time.perf_counter()
+        sampler = _Sampler(problem, dev, dt, seeded_generator(seed, dev), self.antithetic, self.time_steps)
+        with seeded(seed, str(dev)):
+            net = self._network(problem.d).to(device=dev, dtype=dt)
+        with torch.no_grad():  # output scaling from a pilot batch (its own stream)
+            _, y = _Sampler(problem, dev, dt, seeded_generator(seed + 7919, dev), self.antithetic,
+                            self.time_steps).draw(max(self.batch, 4096))
+            y_mean, y_std = float(y.mean()), float(y.std())
+        y_std = y_std if y_std > 0 and math.isfinite(y_std) else 1.0
+        model = _Scaled(D.wrap(net, world, dev), problem, y_mean, y_std, dev, dt)
+
+        def loss_fn(step: int) -> Any:
+            xi, y = sampler.draw(self.batch)
+            xi, y = xi[part], y[part]
+            return torch.mean((model(xi).squeeze(1) - y) ** 2)
+
+        net.train()
+        rec = train(net.parameters(), loss_fn, steps=self.steps, lr=self.lr, lr_at=self.lr_at,
+                    solver=self.name, progress=progress, world=world, device=dev)
+        train_s = rec.train_s
+        net.eval()
 
         def fn(x: np.ndarray) -> np.ndarray:
             x = problem.check_points(x)
@@ -169,10 +148,8 @@ class DeepKolmogorov(Solver):
                  if v.is_floating_point()}
         state["output_scale"] = np.array([y_mean, y_std])
         samples = self.steps * self.batch
-        stats = {"steps": self.steps, "batch": self.batch, "parameters": count_parameters(net),
-                 "train_s": train_s, "wall_s": time.perf_counter() - t0,
-                 "samples_per_s": samples / train_s, "final_loss": float(history[-1]),
-                 "loss_history": history.tolist()}
+        stats = {**rec.stats(), "batch": self.batch, "wall_s": time.perf_counter() - t0,
+                 "samples_per_s": samples / train_s}
         return Solution(fn=fn, stats=stats, state=state)
 
 

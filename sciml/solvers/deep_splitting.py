@@ -54,12 +54,6 @@ class DeepSplitting(Solver):
     dtype: Literal["float32", "float64"] = "float64"
     threads: int = opt(1, lo=1, hi=4096)
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        from ..torch_utils import torch_threads
-        with torch_threads(self.threads):
-            return self._solve(problem, seed, device, progress)
-
     # ------------------------------------------------------------ sampling
     def _pair(self, torch: Any, p: Any, n: int, size: int, gen: Any, dev: Any, dt_: Any):
         """(X_{t_n}, X_{t_{n+1}}) from xi, exact for both diffusions."""
@@ -86,11 +80,11 @@ class DeepSplitting(Solver):
         return (x - xi) / (p.sigma * math.sqrt(t))
 
     # ------------------------------------------------------------ solve
-    def _solve(self, problem: Problem, seed: int, device: str, progress: bool) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         import torch
         from ..progress import bar
-        from ..torch_utils import check_loss, seeded, seeded_generator, torch_device, torch_dtype
-        self.check_problem(problem)
+        from ..torch_utils import seeded, seeded_generator, torch_device, torch_dtype
+        from ..training import train
         p: Any = problem
         if getattr(p, "uses_gradient", False) and "brownian" not in p.capabilities():  # pragma: no cover
             raise InvalidOption(f"{self.name}: gradient-dependent f needs the Brownian diffusion")
@@ -117,6 +111,7 @@ class DeepSplitting(Solver):
 
         v_next: Any = None
         history: list[dict[str, float]] = []
+        losses: list[float] = []
         total = self.steps + max(N - 2, 0) * self.steps_next
         with bar(total, "deep-splitting", progress) as b:
             for n in range(N - 1, 0, -1):
@@ -124,22 +119,19 @@ class DeepSplitting(Solver):
                     net = make_net()
                 if self.warm_start and v_next is not None:
                     net.load_state_dict(v_next.state_dict())
-                opt = torch.optim.Adam(net.parameters(), lr=self.lr)
                 k_steps = self.steps if v_next is None else self.steps_next
-                sched = torch.optim.lr_scheduler.MultiStepLR(
-                    opt, milestones=[max(1, k_steps // 2), max(1, 3 * k_steps // 4)], gamma=0.1)
-                for k in range(k_steps):
+
+                def loss_fn(k: int, n: int = n, net: Any = net, v_next: Any = v_next) -> Any:
                     x0, x1 = self._pair(torch, p, n, self.batch, gen, dev, dt_)
                     y = target(v_next, n + 1, x1)
-                    loss = torch.mean((net(self._features(p, x0, n)) - y) ** 2)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    b.update(1)
-                lv = float(loss.detach())
-                check_loss(lv, k_steps, solver=self.name)
-                history.append({"n": n, "t": n * h, "final_loss": lv})
+                    return torch.mean((net(self._features(p, x0, n)) - y) ** 2)
+
+                rec = train(net.parameters(), loss_fn, steps=k_steps, lr=self.lr, solver=self.name,
+                            schedule=lambda opt, k_steps=k_steps: torch.optim.lr_scheduler.MultiStepLR(
+                                opt, milestones=[max(1, k_steps // 2), max(1, 3 * k_steps // 4)], gamma=0.1),
+                            progress=b, step_base=1, device=dev)
+                losses += rec.loss_history
+                history.append({"n": n, "t": n * h, "final_loss": rec.loss_history[-1]})
                 for q in net.parameters():
                     q.requires_grad_(False)
                 v_next = net
@@ -157,7 +149,9 @@ class DeepSplitting(Solver):
         if not math.isfinite(value):
             from ..core import SolverDiverged
             raise SolverDiverged(f"{self.name}: the estimate became {value}")
+        per_step = int(sum(q.numel() for q in make_net().parameters()))
         stats = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                  "time_steps": N, "mc_stderr": stderr, "history": history, "solver": self.name,
-                 "params_per_step": int(sum(q.numel() for q in make_net().parameters()))}
+                 "loss_history": losses, "steps": len(losses),
+                 "params_per_step": per_step, "parameters": per_step * max(N - 1, 0)}
         return Solution(value=value, stats=stats, state={"value": np.array([value]), "mc_stderr": np.array([stderr])})

@@ -32,34 +32,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..core import InvalidOption, InvalidProblem, Problem, Solution, Solver, opt
-from ..progress import bar
 
 log = logging.getLogger(__name__)
 
-def torch_threads(n: int):
-    """Context manager: torch intra-op threads set to ``n`` inside, restored after
-    (on a shared machine, spinning OpenMP threads make small models ~40x slower)."""
-    import contextlib
-
-    import torch
-
-    @contextlib.contextmanager
-    def ctx():
-        old = torch.get_num_threads()
-        torch.set_num_threads(n)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
-
-    return ctx()
-
-
-__all__ = ["NeuralClosure", "ICNN", "ClosureNet", "closure_predictor", "torch_threads"]
+__all__ = ["NeuralClosure", "ICNN", "ClosureNet", "closure_predictor"]
 
 
 def ICNN(dim: int, width: int, depth: int):
@@ -192,7 +173,8 @@ class NeuralClosure(Solver):
         import torch
 
         from problems.boltzmann import closure_quadrature, monomials, sample_closure_moments
-        from ..torch_utils import check_loss, seeded, torch_device
+        from ..torch_utils import seeded, torch_device
+        from ..training import train
         dev = torch_device(device)
         N = problem.N
         u, a = sample_closure_moments(N, self.n_train, problem.alpha_max, seed)
@@ -207,43 +189,36 @@ class NeuralClosure(Solver):
         shift, white = whitening_of(u) if self.whiten else (None, None)
         with seeded(seed, str(dev)):
             net = ClosureNet(N, self.width, self.depth, shift, white, self.is_symmetric(N)).double().to(dev)
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, self.steps, eta_min=self.lr * 1e-3)
         gen = torch.Generator(device=dev)
         gen.manual_seed(int(seed))
-        history = []
-        with bar(self.steps, "neural-closure", progress) as pb:
-            for ep in range(self.steps):
-                idx = torch.randint(0, len(X), (min(self.batch, len(X)),), generator=gen, device=dev)
-                xb = X[idx].requires_grad_(True)
-                opt.zero_grad()
-                hp = net(xb)
-                grad, = torch.autograd.grad(hp.sum(), xb, create_graph=True)
-                loss = torch.zeros((), dtype=torch.float64, device=dev)
-                if self.w_moments:
-                    # reconstructed normalised moments: softmax(α·m + log w) @ m (α_0 exact)
-                    rec = torch.softmax(grad @ M + logw, dim=1) @ M.T
-                    # |.| with a tiny floor: differentiable at a perfect fit
-                    err = torch.sqrt(((rec - X[idx]) ** 2).sum(1) + 1e-24) / scale[idx]
-                    loss = loss + self.w_moments * err.mean()
-                if self.w_sobolev:
-                    loss = loss + self.w_sobolev * (((hp - Ht[idx]) ** 2).mean()
-                                                    + ((grad - At[idx]) ** 2).sum(1).mean())
-                loss.backward()
-                opt.step()
-                sched.step()
-                history.append(float(loss.detach()))
-                check_loss(history[-1], ep, solver=self.name)
-                pb.update(1)
-        return net, history
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
-        t0 = time.perf_counter()
-        with torch_threads(self.threads):
-            net, history = self.train(problem, seed, device, progress)
+        def loss_fn(step: int) -> Any:
+            idx = torch.randint(0, len(X), (min(self.batch, len(X)),), generator=gen, device=dev)
+            xb = X[idx].requires_grad_(True)
+            hp = net(xb)
+            grad, = torch.autograd.grad(hp.sum(), xb, create_graph=True)
+            loss = torch.zeros((), dtype=torch.float64, device=dev)
+            if self.w_moments:
+                # reconstructed normalised moments: softmax(α·m + log w) @ m (α_0 exact)
+                rec = torch.softmax(grad @ M + logw, dim=1) @ M.T
+                # |.| with a tiny floor: differentiable at a perfect fit
+                err = torch.sqrt(((rec - X[idx]) ** 2).sum(1) + 1e-24) / scale[idx]
+                loss = loss + self.w_moments * err.mean()
+            if self.w_sobolev:
+                loss = loss + self.w_sobolev * (((hp - Ht[idx]) ** 2).mean()
+                                                + ((grad - At[idx]) ** 2).sum(1).mean())
+            return loss
+
+        record = train(net.parameters(), loss_fn, steps=self.steps, lr=self.lr, solver=self.name,
+                       schedule=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(
+                           opt, self.steps, eta_min=self.lr * 1e-3),
+                       progress=progress, desc="neural-closure", device=dev)
+        return net, record.loss_history
+
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         from ..torch_utils import count_parameters
+        t0 = time.perf_counter()
+        net, history = self.train(problem, seed, device, progress)
         predict = closure_predictor(net, problem.N, device, polish=self.polish)
 
         def fn(x: np.ndarray) -> np.ndarray:
@@ -253,8 +228,8 @@ class NeuralClosure(Solver):
                 raise InvalidProblem(f"{self.name}: a moment vector is outside the realisable set")
             return predict(x)
 
-        stats = {"solver": self.name, "train_s": time.perf_counter() - t0, "loss_history": history,
-                 "train_loss": history[-1], "n_params": count_parameters(net)}
+        stats = {"solver": self.name, "train_s": time.perf_counter() - t0, "steps": len(history),
+                 "loss_history": history, "final_loss": history[-1], "parameters": count_parameters(net)}
         return Solution(fn=fn, stats=stats, state={"loss": np.array(history)})
 
 

@@ -185,7 +185,8 @@ class NeuralCollision(Solver):
     def train(self, F: np.ndarray, Q: np.ndarray, pts: np.ndarray, seed: int, progress: bool):
         import torch
 
-        from ..torch_utils import check_loss, seeded
+        from ..torch_utils import seeded
+        from ..training import train
         n, h, P, R = self.n, self.n // 2, 3 * self.n // 2, self.rank
         dtype = torch.float64
         C = np.vstack([np.ones(len(pts)), pts.T, np.sum(pts ** 2, axis=1)])
@@ -216,30 +217,18 @@ class NeuralCollision(Solver):
             q = torch.fft.irfft2(out, s=(n, n)) * (n * n)
             return q.reshape(f.shape[0], -1) @ Pc
 
-        opt = torch.optim.LBFGS([A, B], lr=1.0, max_iter=self.iters, history_size=50,
-                                tolerance_grad=1e-14, tolerance_change=1e-16, line_search_fn="strong_wolfe")
-        history: list[float] = []
-        pb = bar(self.iters, "neural-collision L-BFGS", progress)
-
-        def closure():
-            opt.zero_grad()
-            loss = (((model(Ft) - Qt) ** 2).sum(1) / qnorm).mean()
-            loss.backward()
-            history.append(float(loss.detach()))
-            check_loss(history[-1], len(history), solver=self.name)
-            pb.update(1)
-            return loss
-
-        opt.step(closure)
-        pb.close()
+        rec = train([A, B], lambda step: (((model(Ft) - Qt) ** 2).sum(1) / qnorm).mean(), steps=1, lr=1.0,
+                    optimizer="lbfgs", optimizer_options=dict(
+                        max_iter=self.iters, history_size=50, tolerance_grad=1e-14, tolerance_change=1e-16,
+                        line_search_fn="strong_wolfe"),
+                    solver=self.name, progress=progress, desc="neural-collision L-BFGS", step_base=1)
+        history = rec.loss_history
         return A.detach().numpy(), B.detach().numpy(), history
 
     # ------------------------------------------------------------------ solve
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         from operators.collision import conservative_projection, grid_moments, trig_eval, velocity_grid
         from ..references.kinetic import rk4_homogeneous
-        self.check_problem(problem)
         if problem.dim != 2:
             raise InvalidOption(f"{self.name}: implemented for dim=2 (got dim={problem.dim})")
         if device != "cpu":
@@ -251,9 +240,7 @@ class NeuralCollision(Solver):
         t_start = time.perf_counter()
         F, Q = self.training_data(L, seed, progress)
         t_data = time.perf_counter() - t_start
-        from .neural_closure import torch_threads
-        with torch_threads(self.threads):
-            A, B, history = self.train(F, Q, pts, seed, progress)
+        A, B, history = self.train(F, Q, pts, seed, progress)
         t_train = time.perf_counter() - t_start - t_data
         project = conservative_projection(pts)
         model = BilinearCollision(A, B, n, project)
@@ -264,8 +251,8 @@ class NeuralCollision(Solver):
                                  name=self.name)
         t_solve = time.perf_counter() - t0
         speed = _eval_times(model, f0, L, n)
-        stats = dict(st, **speed, solver=self.name, L=L, rank=self.rank, n_params=int(A.size + B.size),
-                     train_samples=len(F), train_loss=history[-1] if history else None,
+        stats = dict(st, **speed, solver=self.name, L=L, rank=self.rank, parameters=int(A.size + B.size),
+                     train_samples=len(F), final_loss=history[-1] if history else None,
                      loss_history=history, data_s=t_data, train_s=t_train, solve_s=t_solve,
                      moments_t0=grid_moments(f0, pts, h).tolist(), moments_t1=grid_moments(f1, pts, h).tolist())
         return Solution(fn=lambda x: trig_eval(f1, L, x), stats=stats,

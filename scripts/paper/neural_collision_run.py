@@ -29,7 +29,7 @@ def main() -> None:
     st = rec.stats
     H = np.array(st["entropy"])
     keys = ("q_eval_s", "spectral_fast_q_s", "spectral_direct_q_s", "speedup_vs_fast", "speedup_vs_direct",
-            "train_loss", "train_s", "data_s", "solve_s", "n_params", "train_samples")
+            "final_loss", "train_s", "data_s", "solve_s", "parameters", "train_samples")
     print(json.dumps({"problem": "boltzmann-bkw", "dim": 2, "t1": 1.0, **vars(args), **rec.errors,
                       "entropy_max_increase": float(np.diff(H).max()), **{k: st[k] for k in keys}}))
 
