@@ -39,8 +39,8 @@ PROBLEMS: dict[str, Entry] = {
     "boltzmann-bkw": Entry("problems.boltzmann:BoltzmannBKW", (), "homogeneous Boltzmann, Maxwell molecules, BKW"),
     "boltzmann-bimodal": Entry("problems.boltzmann:BoltzmannBimodal", (), "homogeneous Boltzmann from two Maxwellians"),
     "boltzmann": Entry("problems.boltzmann:Boltzmann", (), "homogeneous Boltzmann, Maxwell molecules, from your own f0(v, xp)"),
-    "bgk-sod": Entry("problems.boltzmann:BGKSod", (), "1D-1V BGK Sod shock tube"),
-    "mn-closure": Entry("problems.boltzmann:MomentClosure", (), "entropy closure of the 1D M_N moment system (N = 2..4)"),
+    "bgk-sod": Entry("problems.bgk:BGKSod", (), "1D-1V BGK Sod shock tube"),
+    "mn-closure": Entry("problems.moment_closure:MomentClosure", (), "entropy closure of the 1D M_N moment system (N = 2..4)"),
     "darcy": Entry("problems.darcy:Darcy", (), "Darcy flow a -> u operator (FNO paper setting)"),
     "operator-data": Entry("problems.operator_data:OperatorData", (), "learn u = G(a) from your own (a, u) pairs in a file"),
 }
