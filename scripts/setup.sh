@@ -33,3 +33,16 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.sciml-setup-*
   touch "$stamp"
 fi
+
+# Benchmark-only peers, never needed by the tests: `scripts/setup.sh --bench` adds ASTRA's
+# CPU projectors and neuraloperator's FNO (scripts/bench/bench_radon.py, bench_operators.py).
+# neuraloperator without its declared dependencies: they would bring a pip h5py (a second
+# HDF5 library, see above) and wandb; its FNO needs only tensorly(-torch) and opt_einsum.
+if [ "${1:-}" = "--bench" ] && ! .venv/bin/python -c \
+    "import astra, neuralop.models; assert astra.__version__ == '2.5.0' and neuralop.__version__ == '2.0.0'" >/dev/null 2>&1; then
+  echo "[setup] installing the benchmark peers (astra-toolbox, neuraloperator) into .venv" >&2
+  .venv/bin/python -m pip install -q astra-toolbox==2.5.0 tensorly==0.10.0 tensorly-torch==0.5.0 opt_einsum==3.4.0 \
+      torch==2.13.0 "numpy<2" >&2
+  .venv/bin/python -m pip install -q --no-deps neuraloperator==2.0.0 >&2
+  .venv/bin/python -c "import astra, neuralop.models" >&2
+fi
