@@ -1,5 +1,9 @@
 """Semilinear parabolic PDEs in high dimension; the answer is the number u(0, xi).
 
+This module holds :class:`Semilinear`, your own problem from functions written with
+``xp``; the base class is in :mod:`problems.semilinear_base`, the presets with
+published values in :mod:`problems.semilinear_presets` (importable from here).
+
 Common convention (all problems but ``default-risk``), the *backward* form of
 Han, Jentzen, E (PNAS 2018)::
 
@@ -21,410 +25,18 @@ Nothing heavy is imported at module level (``sciml list`` stays fast).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from sciml.core import InvalidOption, InvalidProblem, Problem, check_range, opt
+from sciml.core import InvalidOption, InvalidProblem, check_range, opt
+
+from .semilinear_base import SemilinearProblem, expect_radial
+from .semilinear_presets import HJB, AllenCahn, DefaultRisk, SineGordon
 
 __all__ = ["SemilinearProblem", "Semilinear", "AllenCahn", "SineGordon", "HJB", "DefaultRisk",
            "expect_radial"]
-
-PNAS = "Han, Jentzen, E, PNAS 115 (2018) 8505-8510"
-BECKER = ("Becker, Braunwarth, Hutzenthaler, Jentzen, von Wurstemberger, "
-          "Commun. Comput. Phys. 28 (2020) 2109-2138 (MLP; 5 digits shown)")
-
-
-def expect_radial(d: int, T: float, r0: float, phi: Any, *, tol: float = 1e-12) -> float:
-    """E[phi(|X_T|^2)] for X_T = x + sqrt(2) W_T with |x|^2 = r0, by quadrature
-    over the (noncentral) chi-square law of |X_T|^2 / (2T).  ``phi`` acts on arrays."""
-    from sciml.references.cole_hopf import radial_expectation
-    return radial_expectation(d, T, r0, phi, tol=tol)
-
-
-@dataclass(frozen=True)
-class SemilinearProblem(Problem):
-    """Base of the family: fields ``d``, ``T``, ``x0``; u(0, xi) is the answer."""
-
-    kind = "value"
-    default_reference = "radial"
-    #: (d, T, extra) -> (value, source, uncertainty)
-    PUBLISHED: ClassVar[dict[tuple[Any, ...], tuple[float, str, str]]] = {}
-    #: "brownian": X = xi + sqrt(2) W;  "gbm": geometric Brownian motion (default-risk)
-    diffusion: ClassVar[str] = "brownian"
-    #: True when f depends on u only and g on |x|^2 only (radial reference applies)
-    radial: ClassVar[bool] = False
-    #: True when f depends on ∇u
-    uses_gradient: ClassVar[bool] = False
-
-    d: int = opt(100, lo=1, hi=100_000)
-    T: float = opt(1.0, lo=0.0, lo_open=True, hi=100.0)
-    x0: float = opt(0.0, lo=-1e6, hi=1e6)
-
-    #: the methods that carry the mathematics: a subclass of a preset that redefines
-    #: one of them would silently keep the preset's kernels and closed forms elsewhere
-    _DATA_METHODS: ClassVar[tuple[str, ...]] = (
-        "g", "g_radial", "g_radial_torch", "g_torch", "g_xp", "f", "f_torch", "f_xp", "flow",
-        "mlp_code", "exact_value", "linear_value", "solution_bounds", "optimal_drift_torch",
-        "running_cost_torch")
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        presets = [b for b in cls.__mro__[1:] if b.__dict__.get("_preset", False)]
-        changed = [m for m in cls._DATA_METHODS if m in cls.__dict__]
-        if presets and changed:
-            raise InvalidProblem(f"{cls.__name__} redefines {', '.join(changed)} of the preset "
-                                 f"{presets[0].__name__}; write your own problem as "
-                                 "problems.semilinear.Semilinear(f=..., g=...) instead")
-
-    # -- data
-    def xi(self) -> np.ndarray:
-        """The starting point xi = x0 * (1, ..., 1)."""
-        return np.full(self.d, float(self.x0))
-
-    def value_point(self) -> np.ndarray:
-        return self.xi()
-
-    def g(self, x: np.ndarray) -> np.ndarray:
-        """Terminal condition on points (N, d)."""
-        x = np.atleast_2d(np.asarray(x, dtype=float))
-        return self.g_radial(np.sum(x * x, axis=1))
-
-    def g_radial(self, r: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def f(self, u: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:  # pragma: no cover
-        """The nonlinearity f(u, ∇u) (NumPy)."""
-        raise NotImplementedError
-
-    def f_torch(self, y: Any, z: Any) -> Any:
-        """f in BSDE variables: y = u, z = sigma^T ∇u (torch tensors)."""
-        return self.f(y)
-
-    def f_bsde_torch(self, t: float, x: Any, y: Any, z: Any) -> Any:
-        """f in BSDE variables on a torch batch: time t, points x (n, d), y = u (n, 1),
-        z = sigma^T ∇u (n, d) -> (n, 1).  The built-in problems' f depends on (y, z) only."""
-        return self.f_torch(y, z)
-
-    def g_torch(self, x: Any) -> Any:
-        """g on a torch batch (n, d) -> (n, 1)."""
-        return self.g_radial_torch((x * x).sum(dim=1, keepdim=True))
-
-    def g_radial_torch(self, r: Any) -> Any:
-        return self.g_radial(r)   # the rational g's are written with operators only
-
-    def mlp_code(self) -> tuple[int, np.ndarray]:
-        """(nonlinearity id, float parameters) for the Numba MLP kernels."""
-        raise InvalidOption(f"problem {self.name!r} has no multilevel-Picard kernel")
-
-    def solution_bounds(self) -> tuple[float, float] | None:
-        """An interval known (comparison principle) to contain u; None if unknown."""
-        return None
-
-    def linear_value(self) -> float:
-        """u(0, xi) with the nonlinearity dropped (f = 0): E[g(X_T)]."""
-        return expect_radial(self.d, self.T, float(self.d * self.x0 ** 2), self.g_radial)
-
-    def flow(self, u: np.ndarray, tau: float) -> np.ndarray:  # pragma: no cover - overridden
-        """Exact flow of the ODE u' = f(u) over time tau (radial problems)."""
-        raise NotImplementedError
-
-    def published(self) -> tuple[float, str, str] | None:
-        """The published value for these parameters, if any."""
-        return None
-
-    # -- the general interface (component-first, written once with xp)
-    #: constant diffusion sigma of X = xi + sigma W (brownian problems): the PDE's
-    #: second-order term is sigma^2/2 Δu; sqrt(2) gives the Laplacian
-    @property
-    def sigma(self) -> float:
-        return math.sqrt(2.0)
-
-    def g_xp(self, x: Any, xp: Any = np) -> Any:
-        """g at points x of shape (d, ...) (component-first)."""
-        return self.g_radial(xp.sum(x * x, axis=0))
-
-    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
-        """f(t, x, u, ∇u) with x, z = ∇u of shape (d, ...) and u of shape (...)."""
-        return self.f(u)
-
-    def user_functions(self) -> dict[str, Any] | None:
-        """The plain xp functions {"f", "g"} (Numba-compilable), or None for a
-        built-in problem whose kernels are hand-written (``mlp_code``)."""
-        return None
-
-    def capabilities(self) -> frozenset[str]:
-        caps = {self.name, "semilinear"}
-        if self.diffusion == "brownian":
-            caps.add("brownian")
-        if not self.uses_gradient:
-            caps.add("f-without-gradient")
-        if self.radial and self.diffusion == "brownian" and not self.uses_gradient:
-            caps.add("radial")
-        if self._builtin_kernel() or self.user_functions() is not None:
-            caps.add("numba")
-        return frozenset(caps)
-
-    def _builtin_kernel(self) -> bool:
-        # hand-written Numba kernels exist for the presets (whose subclasses cannot
-        # redefine f or g: see __init_subclass__)
-        return isinstance(self, _BUILTIN_KERNELS)
-
-
-def _g_ac(r: Any) -> Any:
-    return 1.0 / (2.0 + 0.4 * r)
-
-
-@dataclass(frozen=True)
-class AllenCahn(SemilinearProblem):
-    """Allen-Cahn: du/dt + Δu + u - u^3 = 0, u(T, x) = 1 / (2 + 0.4 |x|^2), xi = 0.
-
-    Published: d = 100, T = 0.3: u(0, 0) = 0.052802 (PNAS, branching-diffusion
-    reference, about 5 digits); d = 10 / 100 / 1000, T = 1: 0.29555 / 0.03373 /
-    0.00340 (Becker et al. 2020, MLP averages, about 4 significant digits).
-    Since 0 < g <= 1/2 and 0, 1 are equilibria of u' = u - u^3, 0 <= u <= 1.
-    """
-
-    name = "allen-cahn"
-    _preset: ClassVar[bool] = True
-    radial = True
-    PUBLISHED = {
-        (100, 0.3): (0.052802, PNAS, "5 digits (branching diffusion)"),
-        (10, 1.0): (0.29555, BECKER, "5 digits"),
-        (100, 1.0): (0.03373, BECKER, "4 digits"),
-        (1000, 1.0): (0.00340, BECKER, "3 digits"),
-    }
-
-    d: int = 100
-    T: float = 0.3
-
-    def g_radial(self, r: np.ndarray) -> np.ndarray:
-        return _g_ac(r)
-
-    def f(self, u: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
-        return u - u ** 3
-
-    def flow(self, u: np.ndarray, tau: float) -> np.ndarray:
-        e = math.exp(tau)
-        return u * e / np.sqrt(1.0 + u * u * (e * e - 1.0))
-
-    def mlp_code(self) -> tuple[int, np.ndarray]:
-        return 0, np.zeros(1)
-
-    def solution_bounds(self) -> tuple[float, float]:
-        return 0.0, 1.0
-
-    def published(self):
-        return self.PUBLISHED.get((self.d, float(self.T))) if self.x0 == 0 else None
-
-
-@dataclass(frozen=True)
-class SineGordon(SemilinearProblem):
-    """Sine-Gordon type: du/dt + Δu + sin(u) = 0, u(T, x) = 1 / (2 + 0.4 |x|^2), xi = 0.
-
-    Published: d = 10 / 100 / 1000, T = 1: 0.30623 / 0.03376 / 0.00339
-    (Becker et al. 2020, MLP averages).  0 < g <= 1/2 and 0, pi are equilibria
-    of u' = sin u, so 0 <= u <= pi.
-    """
-
-    name = "sine-gordon"
-    _preset: ClassVar[bool] = True
-    radial = True
-    PUBLISHED = {
-        (10, 1.0): (0.30623, BECKER, "5 digits"),
-        (100, 1.0): (0.03376, BECKER, "4 digits"),
-        (1000, 1.0): (0.00339, BECKER, "3 digits"),
-    }
-
-    def g_radial(self, r: np.ndarray) -> np.ndarray:
-        return _g_ac(r)
-
-    def f(self, u: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
-        return np.sin(u)
-
-    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
-        return xp.sin(u)
-
-    def f_torch(self, y: Any, z: Any) -> Any:
-        import torch
-        return torch.sin(y)
-
-    def flow(self, u: np.ndarray, tau: float) -> np.ndarray:
-        # tan(u/2) = tan(u0/2) e^tau on each branch (2k-1) pi < u < (2k+1) pi
-        k = np.round(u / (2.0 * math.pi))
-        w = u - 2.0 * math.pi * k
-        return 2.0 * math.pi * k + 2.0 * np.arctan(np.tan(0.5 * w) * math.exp(tau))
-
-    def mlp_code(self) -> tuple[int, np.ndarray]:
-        return 1, np.zeros(1)
-
-    def solution_bounds(self) -> tuple[float, float]:
-        return 0.0, math.pi
-
-    def published(self):
-        return self.PUBLISHED.get((self.d, float(self.T))) if self.x0 == 0 else None
-
-
-@dataclass(frozen=True)
-class HJB(SemilinearProblem):
-    """Hamilton-Jacobi-Bellman: du/dt + Δu - lam |∇u|^2 = 0, u(T, x) = ln((1 + |x|^2) / 2).
-
-    Exact for any lam > 0 by the Cole-Hopf transform (w = exp(-lam u) solves
-    the heat equation)::
-
-        u(0, x) = -1/lam ln E[exp(-lam g(x + sqrt(2) W_T))],
-
-    a one-dimensional quadrature (``cole-hopf``); lam = 0 gives E[g(X_T)].
-    Published: d = 100, T = 1, lam = 1: 4.5901 (PNAS, Monte Carlo of the
-    Cole-Hopf formula).  In BSDE variables f = -lam |z|^2 / 2.
-    """
-
-    name = "hjb"
-    _preset: ClassVar[bool] = True
-    default_reference = "cole-hopf"
-    uses_gradient = True
-    PUBLISHED = {(100, 1.0, 1.0): (4.5901, PNAS, "5 digits (Monte Carlo of Cole-Hopf)")}
-
-    lam: float = 1.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_range(self, "lam", self.lam, lo=0.0, hi=1e4)
-
-    def g_radial(self, r: np.ndarray) -> np.ndarray:
-        return np.log(0.5 * (1.0 + np.asarray(r, dtype=float)))
-
-    def g_radial_torch(self, r: Any) -> Any:
-        import torch
-        return torch.log(0.5 * (1.0 + r))
-
-    def g_xp(self, x: Any, xp: Any = np) -> Any:
-        return xp.log(0.5 * (1.0 + xp.sum(x * x, axis=0)))
-
-    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
-        return -self.lam * xp.sum(z * z, axis=0)
-
-    @property
-    def hjb(self) -> float:
-        """lam of f = -lam |∇u|^2 (the Cole-Hopf and control forms use it)."""
-        return float(self.lam)
-
-    def capabilities(self) -> frozenset[str]:
-        return super().capabilities() | {"hjb", "control"}
-
-    def f(self, u: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
-        if grad is None:
-            raise InvalidOption("hjb: f needs the gradient")
-        return -self.lam * np.sum(grad * grad, axis=-1)
-
-    def f_torch(self, y: Any, z: Any) -> Any:
-        return -0.5 * self.lam * (z * z).sum(dim=1, keepdim=True)
-
-    # -- the control problem behind the equation (deep-bsde's forward=controlled):
-    # -lam |∇u|^2 = min_a [a . ∇u + |a|^2 / (4 lam)], so
-    # u(0, xi) = inf_a E[g(X_T^a) + ∫ |a|^2 / (4 lam) dt],  dX^a = a dt + sqrt(2) dW,
-    # with optimal feedback a* = -2 lam ∇u = -sqrt(2) lam z  (z = sqrt(2) ∇u).
-    def optimal_drift_torch(self, z: Any) -> Any:
-        """The optimal feedback drift a*(z) = -sqrt(2) lam z."""
-        return -math.sqrt(2.0) * self.lam * z
-
-    def running_cost_torch(self, z: Any) -> Any:
-        """|a*|^2 / (4 lam) = lam |z|^2 / 2, shape (n, 1)."""
-        return 0.5 * self.lam * (z * z).sum(dim=1, keepdim=True)
-
-    def exact_value(self) -> float:
-        from sciml.references.cole_hopf import cole_hopf_value
-        return cole_hopf_value(self.d, self.T, self.lam, float(self.d * self.x0 ** 2))
-
-    def published(self):
-        return self.PUBLISHED.get((self.d, float(self.T), float(self.lam))) if self.x0 == 0 else None
-
-
-@dataclass(frozen=True)
-class DefaultRisk(SemilinearProblem):
-    """Nonlinear Black-Scholes with default risk (PNAS, Duffie et al. model)::
-
-        du/dt + mu x.∇u + sigma^2/2 sum_i x_i^2 d^2u/dx_i^2 - (1 - delta) Q(u) u - R u = 0,
-        u(T, x) = min_i x_i,
-
-    X is geometric Brownian motion dX_i = mu X_i dt + sigma X_i dW_i from
-    xi = x0 * (1, ..., 1) (sampled exactly), Q(u) = gamma_h for u < v_h,
-    gamma_l for u >= v_l, linear in between.  Defaults: d = 100, T = 1,
-    x0 = 100, mu = 0.02, sigma = 0.2, delta = 2/3, R = 0.02, v_h = 50, v_l = 70,
-    gamma_h = 0.2, gamma_l = 0.02.  Published: 57.300 (PNAS, deep BSDE; no
-    uncertainty stated).  Reference: ``multilevel-picard`` (f depends on u only).
-    """
-
-    name = "default-risk"
-    _preset: ClassVar[bool] = True
-    default_reference = "multilevel-picard"
-    diffusion = "gbm"
-    PUBLISHED = {(100, 1.0): (57.300, PNAS, "deep BSDE estimate, no uncertainty stated")}
-
-    d: int = 100
-    T: float = 1.0
-    x0: float = 100.0
-    mu: float = 0.02
-    sigma: float = 0.2
-    delta: float = 2.0 / 3.0
-    R: float = 0.02
-    v_h: float = 50.0
-    v_l: float = 70.0
-    gamma_h: float = 0.2
-    gamma_l: float = 0.02
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_range(self, "x0", self.x0, lo=0.0, lo_open=True)
-        check_range(self, "mu", self.mu, lo=-10.0, hi=10.0)
-        check_range(self, "sigma", self.sigma, lo=0.0, lo_open=True, hi=10.0)
-        check_range(self, "delta", self.delta, lo=0.0, hi=1.0)
-        check_range(self, "R", self.R, lo=0.0, hi=10.0)
-        check_range(self, "gamma_h", self.gamma_h, lo=0.0)
-        check_range(self, "gamma_l", self.gamma_l, lo=0.0, hi=self.gamma_h)
-        check_range(self, "v_l", self.v_l, lo=self.v_h, lo_open=True)
-
-    def xi(self) -> np.ndarray:
-        return np.full(self.d, float(self.x0))
-
-    def g(self, x: np.ndarray) -> np.ndarray:
-        return np.min(np.atleast_2d(np.asarray(x, dtype=float)), axis=1)
-
-    def g_xp(self, x: Any, xp: Any = np) -> Any:
-        return xp.amin(x, axis=0) if xp is np else x.amin(dim=0)
-
-    def f_xp(self, t: Any, x: Any, u: Any, z: Any, xp: Any = np) -> Any:
-        slope = (self.gamma_h - self.gamma_l) / (self.v_h - self.v_l)
-        q = xp.clip(slope * (u - self.v_h) + self.gamma_h, self.gamma_l, self.gamma_h)
-        return -(1.0 - self.delta) * q * u - self.R * u
-
-    def g_torch(self, x: Any) -> Any:
-        return x.min(dim=1, keepdim=True).values
-
-    def Q(self, u: Any) -> Any:
-        slope = (self.gamma_h - self.gamma_l) / (self.v_h - self.v_l)
-        lin = slope * (u - self.v_h) + self.gamma_h
-        return np.where(u < self.v_h, self.gamma_h, np.where(u >= self.v_l, self.gamma_l, lin))
-
-    def f(self, u: np.ndarray, grad: np.ndarray | None = None) -> np.ndarray:
-        return -(1.0 - self.delta) * self.Q(u) * u - self.R * u
-
-    def f_torch(self, y: Any, z: Any) -> Any:
-        import torch
-        slope = (self.gamma_h - self.gamma_l) / (self.v_h - self.v_l)
-        q = torch.clamp(slope * (y - self.v_h) + self.gamma_h, min=self.gamma_l, max=self.gamma_h)
-        return -(1.0 - self.delta) * q * y - self.R * y
-
-    def mlp_code(self) -> tuple[int, np.ndarray]:
-        return 2, np.array([self.delta, self.R, self.v_h, self.v_l, self.gamma_h, self.gamma_l,
-                            self.mu, self.sigma])
-
-    def linear_value(self) -> float:
-        raise InvalidOption("default-risk: no quadrature for the linear value (min of d GBMs)")
-
-    def published(self):
-        return self.PUBLISHED.get((self.d, float(self.T))) if self.x0 == 100.0 else None
 
 
 @dataclass(frozen=True)
@@ -457,25 +69,20 @@ class Semilinear(SemilinearProblem):
     default_reference = "multilevel-picard"
 
     d: int = 1
-    T: float = 1.0
+    T: float = opt(1.0, lo=0.0, lo_open=True, hi=1e6)
     f: Any = 0.0
     g: Any = None
-    x0: Any = 0.0
+    # one number or d numbers: checked in __post_init__, not by the base's range for a number
+    x0: Any = field(default=0.0, metadata={"checked": "__post_init__"})
     diffusion: Any = math.sqrt(2.0)
     exact: Any = None
     radial: bool = False
-    hjb: float | None = None
+    hjb: float | None = opt(None, lo=0.0, hi=1e6)
     bounds: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         from sciml import userfn
-        own = self.name
-        if isinstance(self.d, bool) or not isinstance(self.d, (int, np.integer)):
-            raise InvalidProblem(f"{own}: d={self.d!r} must be an integer in [1, 100000]")
-        object.__setattr__(self, "d", int(self.d))
-        check_range(self, "d", self.d, lo=1, hi=100_000)
-        check_range(self, "T", float(self.T), lo=0.0, lo_open=True, hi=1e6)
-        object.__setattr__(self, "T", float(self.T))
+        own = self.name   # d (the base's [1, 100000]), T and hjb are declared on the fields
         if not userfn.is_number(self.diffusion):
             raise InvalidProblem(f"{own}: diffusion={self.diffusion!r}; the semilinear solvers take a constant "
                                  "number sigma (X = xi + sigma W)")
@@ -495,8 +102,6 @@ class Semilinear(SemilinearProblem):
         userfn.check_signature(own, "f", self.f, ("t", "x", "u", "z"))
         if self.exact is not None:
             userfn.check_signature(own, "exact", self.exact, ("t", "x"))
-        if self.hjb is not None:
-            check_range(self, "hjb", float(self.hjb), lo=0.0, hi=1e6)
         if self.bounds is not None:
             lo, hi = (float(b) for b in self.bounds)
             if not lo < hi:
@@ -644,6 +249,3 @@ class Semilinear(SemilinearProblem):
 
 def _raise_sigma(name: str) -> float:
     raise InvalidOption(f"{name}: the radial quadrature is written for diffusion sqrt(2)")
-
-
-_BUILTIN_KERNELS = (AllenCahn, SineGordon, DefaultRisk)
