@@ -67,35 +67,19 @@ def seeded(seed: int, device: str = "cpu"):
     return _Seeded()
 
 
-class torch_threads:
-    """Context manager: torch's intra-op thread count is ``n`` inside the block
-    (``None``: left as it is) and what it was before after the block.
+def torch_threads(n: int | None = None):
+    """Context manager: torch's (and Numba's) thread count is ``n`` inside the block
+    (``None``: left as it is) and what it was before after the block
+    (:func:`sciml.threads.limit_threads`, the one mechanism).
 
-    Used by the solvers' ``threads`` option, and, with ``None``, around Numba
-    calls made between torch work: Numba's OpenMP threading layer and torch
-    share one OpenMP runtime in a process, and a Numba parallel kernel (the
-    Radon transform, Monte Carlo) resets the runtime's thread count, after
-    which torch silently runs with all cores.  Measured in the CT test: a
-    training meant for one thread ran with two, 4-6x slower on a busy machine.
-    """
-
-    def __init__(self, n: int | None = None) -> None:
-        self._want = n
-
-    def __enter__(self):
-        import torch
-        self._n = torch.get_num_threads()
-        if self._want is not None:
-            torch.set_num_threads(self._want)
-        return self
-
-    def __exit__(self, *exc):
-        import torch
-        if torch.get_num_threads() != self._n:
-            torch.set_num_threads(self._n)
-        return False
+    With ``None`` it guards Numba calls made between torch work: Numba's
+    OpenMP threading layer and torch share one OpenMP runtime in a process,
+    and a Numba parallel kernel (the Radon transform, Monte Carlo) resets the
+    runtime's thread count, after which torch silently runs with all cores."""
+    from .threads import limit_threads
+    return limit_threads(n, torch=True)
 
 
-def keep_torch_threads() -> torch_threads:
-    """torch's thread count restored after the block (see :class:`torch_threads`)."""
+def keep_torch_threads():
+    """torch's thread count restored after the block (see :func:`torch_threads`)."""
     return torch_threads(None)

@@ -26,10 +26,21 @@ from typing import Any, Callable, Iterable, Literal
 from .core import InvalidOption
 from .progress import bar as _bar
 
-__all__ = ["train", "TrainRecord", "autocast_dtype", "compiled", "PRECISIONS"]
+__all__ = ["train", "TrainRecord", "AcceleratorOptions", "autocast_dtype", "compiled", "PRECISIONS"]
 
 #: the precision choices of the solvers' ``precision`` option
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class AcceleratorOptions:
+    """Options a solver inherits (declared here once): ``precision`` (``fp32``,
+    or ``bf16``/``fp16`` mixed precision: autocast on CUDA, fp16 with loss
+    scaling; on the CPU a one-line InvalidOption) and ``compile``
+    (``torch.compile`` the network for training)."""
+
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    compile: bool = False
 
 
 @dataclass

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..core import (DataError, InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, check_range, opt)
 from ..progress import bar
+from ..training import AcceleratorOptions
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class TrainedModel:
 
 
 @dataclass(frozen=True)
-class FBPUNet(Solver):
+class FBPUNet(Solver, AcceleratorOptions):
     """U-Net post-processing of the FBP (see module docstring)."""
 
     name = "fbp-unet"
@@ -142,8 +143,16 @@ class FBPUNet(Solver):
               progress: bool = False) -> TrainedModel:
         import torch
         from operators.unet import build_unet
-        from ..torch_utils import check_loss, count_parameters, keep_torch_threads, seeded, torch_device
+        from .. import distributed as D
+        from ..torch_utils import count_parameters, keep_torch_threads, seeded, torch_device
+        from ..training import autocast_dtype, compiled, train
         dev = torch_device(device)
+        autocast_dtype(self.precision, dev, solver=self.name)  # refuse before any work
+        world = D.world(dev)  # torchrun: data-parallel training
+        dev = D.rank_device(dev, world)
+        if world.active and self.norm == "batch":
+            raise InvalidOption(f"{self.name}: norm='batch' is not supported with several processes "
+                                "(each rank would normalise by its own batch); use norm=group")
         geom = problem.geometry()
         t0 = time.perf_counter()
         with keep_torch_threads():       # Numba's OpenMP would reset torch's thread count
@@ -152,52 +161,59 @@ class FBPUNet(Solver):
         data_s = time.perf_counter() - t0
         with seeded(seed, str(dev)):
             net = build_unet(1, 1, self.width, self.depth, self.norm).to(dev)
-        opt = torch.optim.Adam(net.parameters(), lr=self.lr)
         n_train = len(ftr)
         steps_per_epoch = max(1, math.ceil(n_train / self.batch_size))
         total = self.epochs * steps_per_epoch
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.lr, total_steps=total, pct_start=0.1)
+        if world.active:  # every batch, the last one of an epoch too, splits evenly over the ranks
+            D.local_slice(self.batch_size, world, solver=self.name)
+            D.local_slice(n_train - (steps_per_epoch - 1) * self.batch_size, world,
+                          solver=f"{self.name} (last batch of an epoch)")
+        train_net = compiled(D.wrap(net, world, dev), self.compile, solver=self.name)
         rng = np.random.default_rng([int(seed), 17])
         Ftr = torch.as_tensor(ftr[:, None])
         Xtr = torch.as_tensor(np.asarray(xtr, dtype=np.float32)[:, None])
-        history, val_history = [], []
-        best = (-math.inf, None, -1)
-        step = 0
-        t1 = time.perf_counter()
-        with bar(total, "fbp-unet train", progress) as pb:
-            for epoch in range(self.epochs):
+        val_history: list[float] = []
+        best: list[Any] = [-math.inf, None, -1]
+        perm: list[Any] = [None]
+
+        def loss_fn(step: int) -> Any:
+            b = step % steps_per_epoch
+            if b == 0:
                 net.train()
-                perm = rng.permutation(n_train)
-                for b in range(steps_per_epoch):
-                    idx = torch.as_tensor(perm[b * self.batch_size:(b + 1) * self.batch_size])
-                    fb, xb = Ftr[idx], Xtr[idx]
-                    if self.crop is not None and self.crop < fb.shape[-1]:
-                        i0, j0 = rng.integers(0, fb.shape[-1] - self.crop + 1, 2)
-                        fb = fb[..., i0:i0 + self.crop, j0:j0 + self.crop]
-                        xb = xb[..., i0:i0 + self.crop, j0:j0 + self.crop]
-                    fb, xb = fb.to(dev), xb.to(dev)
-                    loss = torch.mean((fb + net(fb) - xb) ** 2)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sched.step()
-                    lv = float(loss.detach())
-                    check_loss(lv, step, solver=self.name)
-                    history.append(lv)
-                    step += 1
-                    pb.update(1)
-                    pb.set_postfix(loss=f"{lv:.2e}")
-                model = TrainedModel(net, geom, {"filter": self.filter, "frequency_scaling": self.frequency_scaling},
-                                     {}, dev)
-                vp = _mean_psnr(_apply(model, fva), xva)
-                val_history.append(vp)
-                log.info("fbp-unet epoch %d: val psnr %.2f dB", epoch, vp)
-                if not math.isfinite(vp):  # a finite loss, a network whose output is not (lr far too large)
-                    raise SolverDiverged(f"{self.name}: validation PSNR = {vp} after epoch {epoch} (step {step}, "
-                                         f"loss {lv:.3g}): the network's output is not finite; lower lr={self.lr:g}",
-                                         step=step, loss=lv)
-                if vp > best[0]:
-                    best = (vp, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, epoch)
+                perm[0] = rng.permutation(n_train)
+            idx = torch.as_tensor(perm[0][b * self.batch_size:(b + 1) * self.batch_size])
+            fb, xb = Ftr[idx], Xtr[idx]
+            if self.crop is not None and self.crop < fb.shape[-1]:
+                i0, j0 = rng.integers(0, fb.shape[-1] - self.crop + 1, 2)
+                fb = fb[..., i0:i0 + self.crop, j0:j0 + self.crop]
+                xb = xb[..., i0:i0 + self.crop, j0:j0 + self.crop]
+            part = D.local_slice(len(idx), world, solver=self.name)
+            fb, xb = fb[part].to(dev), xb[part].to(dev)
+            return torch.mean((fb + train_net(fb) - xb) ** 2)
+
+        def after_epoch(step: int, lv: float) -> None:
+            if (step + 1) % steps_per_epoch:
+                return
+            epoch = step // steps_per_epoch
+            model = TrainedModel(net, geom, {"filter": self.filter, "frequency_scaling": self.frequency_scaling},
+                                 {}, dev)
+            vp = _mean_psnr(_apply(model, fva), xva)
+            val_history.append(vp)
+            log.info("fbp-unet epoch %d: val psnr %.2f dB", epoch, vp)
+            if not math.isfinite(vp):  # a finite loss, a network whose output is not (lr far too large)
+                raise SolverDiverged(f"{self.name}: validation PSNR = {vp} after epoch {epoch} (step {step + 1}, "
+                                     f"loss {lv:.3g}): the network's output is not finite; lower lr={self.lr:g}",
+                                     step=step + 1, loss=lv)
+            if vp > best[0]:
+                best[:] = [vp, {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, epoch]
+
+        rec = train(net.parameters(), loss_fn, steps=total, lr=self.lr, solver=self.name,
+                    schedule=lambda opt: torch.optim.lr_scheduler.OneCycleLR(
+                        opt, max_lr=self.lr, total_steps=total, pct_start=0.1),
+                    after_step=after_epoch, progress=progress, desc="fbp-unet train", world=world,
+                    precision=self.precision, device=dev)
+        step, history = rec.steps, rec.loss_history
+        t1 = time.perf_counter() - rec.train_s
         net.load_state_dict(best[1])
         net.eval()
         stats = {"train_wall_s": time.perf_counter() - t1, "data_wall_s": data_s, "steps": step,
@@ -252,12 +268,11 @@ class FBPUNet(Solver):
             if loaded is not None:
                 return loaded
         model = self.train(problem, seed=seed, device=device, progress=progress)
-        if self.checkpoint is not None:
+        if self.checkpoint is not None and _rank() == 0:  # the ranks hold the same weights: one writes
             self._save(model)
         return model
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         from problems.tomography import image_solution
         from ..torch_utils import count_parameters
         t0 = time.perf_counter()
@@ -268,6 +283,12 @@ class FBPUNet(Solver):
         stats.update({"reconstruct_wall_s": time.perf_counter() - t1, "model_wall_s": t1 - t0,
                       "parameters": count_parameters(model.net)})
         return image_solution(img, stats)
+
+
+def _rank() -> int:
+    """This process's rank under torchrun (0 alone)."""
+    import os
+    return int(os.environ.get("RANK", "0"))
 
 
 def json_eq(a: Any, b: Any) -> bool:

@@ -43,122 +43,13 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..core import DataError, InvalidOption, Problem, Solution, Solver, check_choice, check_range
-from ..io import schema as _schema
+from ..core import DataError, InvalidOption, Problem, Solution, Solver, check_choice, check_range, opt
+from ..training import AcceleratorOptions
+from .operator_model import CONFIG_SCHEMA, OperatorModel, build_network, load_operator
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FNO", "DeepONet", "UNet", "OperatorModel", "load_operator", "SOLVER_CLASSES"]
-
-CONFIG_SCHEMA = _schema("operator")
-
-
-# ------------------------------------------------------------- the model
-class OperatorModel:
-    """A trained network with its normalisation: ``predict(a) -> u`` on (N, S, S) arrays."""
-
-    def __init__(self, kind: str, arch: dict[str, Any], res: int, net: Any, norm: dict[str, np.ndarray],
-                 dtype: str = "float32", device: str = "cpu", dim: int = 2) -> None:
-        self.kind, self.arch, self.res, self.net, self.norm = kind, dict(arch), int(res), net, norm
-        self.dtype, self.device, self.dim = dtype, device, int(dim)
-
-    # -- normalisation (torch tensors in, torch tensors out)
-    def _u_stats(self, res: int) -> tuple[Any, Any]:
-        import torch
-        from ..torch_utils import torch_dtype
-        dt = torch_dtype(self.dtype)
-        mean = torch.as_tensor(self.norm["u_mean"], dtype=dt, device=self.device)
-        std = torch.as_tensor(self.norm["u_std"], dtype=dt, device=self.device)
-        if res != self.res:  # (bi)linear on x_i = i/(S-1): align_corners matches that grid
-            both = torch.stack([mean, std])[None]
-            size, mode = ((res,), "linear") if self.dim == 1 else ((res, res), "bilinear")
-            both = torch.nn.functional.interpolate(both, size=size, mode=mode, align_corners=True)[0]
-            mean, std = both[0], both[1]
-        return mean, std
-
-    def forward(self, a: Any) -> Any:
-        """a: torch (b, S) or (b, S, S) raw inputs -> u of the same shape, differentiable."""
-        x = (a - float(self.norm["a_mean"])) / float(self.norm["a_std"])
-        z = self.net(x) if self.kind == "deeponet" else self.net(x[..., None])
-        mean, std = self._u_stats(a.shape[-1])
-        return z * std + mean
-
-    def check_resolution(self, res: int) -> None:
-        if res == self.res:
-            return
-        if self.kind != "fno":
-            raise InvalidOption(f"{self.kind}: trained at res {self.res}, cannot evaluate at res {res} "
-                                "(only fno is resolution independent)")
-        from operators.fno import check_modes
-        check_modes(int(self.arch["modes"]), res, int(self.arch["padding"]))
-
-    def predict(self, a: np.ndarray, batch: int = 20) -> np.ndarray:
-        """u for inputs a (N, S) in 1D or (N, S, S) in 2D (numpy in, float64 numpy out)."""
-        import torch
-        from ..torch_utils import torch_dtype
-        a = np.asarray(a)
-        if a.ndim != self.dim + 1 or (self.dim == 2 and a.shape[1] != a.shape[2]):
-            want = "(N, S)" if self.dim == 1 else "(N, S, S)"
-            raise InvalidOption(f"{self.kind}: expected inputs of shape {want}, got {a.shape}")
-        self.check_resolution(a.shape[-1])
-        dt = torch_dtype(self.dtype)
-        self.net.eval()
-        out = []
-        with torch.inference_mode():
-            for lo in range(0, len(a), batch):
-                t = torch.as_tensor(a[lo:lo + batch], dtype=dt, device=self.device)
-                out.append(self.forward(t).double().cpu().numpy())
-        return np.concatenate(out)
-
-    def save(self, path: str) -> None:
-        from ..io import save_checkpoint
-        config = {"schema": CONFIG_SCHEMA, "kind": self.kind, "arch": self.arch, "res": self.res,
-                  "dtype": self.dtype, "dim": self.dim}
-        arrays = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
-        arrays.update({f"norm.{k}": np.asarray(v) for k, v in self.norm.items()})
-        save_checkpoint(path, config, arrays)
-
-
-def build_network(kind: str, arch: dict[str, Any], res: int, dim: int = 2) -> Any:
-    """The torch module of a solver kind with architecture options ``arch`` on a ``dim``-D grid."""
-    if kind == "fno":
-        from operators.fno import FNO1d, FNO2d
-        cls = FNO1d if dim == 1 else FNO2d
-        return cls(1, int(arch["modes"]), int(arch["width"]), int(arch["layers"]), int(arch["padding"]))
-    if kind == "deeponet":
-        from operators.deeponet import DeepONet as Net
-        return Net(res, int(arch["sensor_stride"]), int(arch["width"]), int(arch["depth"]), int(arch["p"]),
-                   dim=dim)
-    if kind == "unet":
-        return _unet_class(dim)(1, base=int(arch["base"]), levels=int(arch["levels"]),
-                                norm=str(arch.get("norm", "group")))  # older checkpoints: group
-    raise InvalidOption(f"unknown operator kind {kind!r}")
-
-
-def _unet_class(dim: int = 2) -> Any:
-    from operators.unet_operator import UNet1d, UNet2d
-    return UNet1d if dim == 1 else UNet2d
-
-
-def load_operator(path: str, device: str = "cpu") -> OperatorModel:
-    """Rebuild a trained operator from a checkpoint written with ``checkpoint=PATH``."""
-    import torch
-    from ..io import load_checkpoint
-    from ..torch_utils import torch_device, torch_dtype
-    config, arrays = load_checkpoint(path)
-    if config.get("schema") != CONFIG_SCHEMA:
-        raise DataError(f"checkpoint {path} is not an operator checkpoint (schema {config.get('schema')!r})")
-    try:
-        kind, arch, res, dtype = config["kind"], config["arch"], int(config["res"]), config["dtype"]
-        dim = int(config.get("dim", 2))  # checkpoints written before 1D support are 2D
-        net = build_network(kind, arch, res, dim).to(device=torch_device(device), dtype=torch_dtype(dtype))
-        state = {k[4:]: torch.as_tensor(v) for k, v in arrays.items() if k.startswith("net.")}
-        net.load_state_dict(state, strict=True)
-        norm = {k[5:]: v for k, v in arrays.items() if k.startswith("norm.")}
-    except (KeyError, RuntimeError) as exc:
-        raise DataError(f"checkpoint {path} is corrupt or does not match its configuration: {exc}") from None
-    return OperatorModel(kind, arch, res, net, norm, dtype=dtype, device=device, dim=dim)
-
 
 # ---------------------------------------------------------------- losses
 def _rel_l2(pred: Any, true: Any) -> Any:
@@ -188,41 +79,30 @@ def _rel_h1(pred: Any, true: Any) -> Any:
 
 # --------------------------------------------------------------- solvers
 @dataclass(frozen=True)
-class _OperatorLearner(Solver):
+class _OperatorLearner(Solver, AcceleratorOptions):
     requires = ("operator-pairs",)
     learned = True
     kind: ClassVar[str] = ""
     arch_keys: ClassVar[tuple[str, ...]] = ()
 
     epochs: int = 100
-    batch: int = 20
-    lr: float = 1e-3
+    batch: int = opt(20, lo=1)
+    lr: float = opt(1e-3, lo=0, lo_open=True, hi=10)
     schedule: Literal["step", "cosine", "none"] = "step"
-    step_size: int = 0
-    gamma: float = 0.5
-    weight_decay: float = 1e-4
+    step_size: int = opt(0, lo=0)
+    gamma: float = opt(0.5, lo=0, hi=1, lo_open=True)
+    weight_decay: float = opt(1e-4, lo=0)
     loss: Literal["l2", "h1"] = "l2"
     dtype: Literal["float32", "float64"] = "float32"
-    time_limit: float = 0.0
-    eval_every: int = 0
+    time_limit: float = opt(0.0, lo=0)
+    eval_every: int = opt(0, lo=0)
     checkpoint: str = ""
     load: str = ""
-    threads: int = 1
+    threads: int = opt(1, lo=0)
 
     def __post_init__(self) -> None:
         e = InvalidOption
         check_range(self, "epochs", self.epochs, lo=0 if self.load else 1, error=e)
-        check_range(self, "batch", self.batch, lo=1, error=e)
-        check_range(self, "lr", self.lr, lo=0, lo_open=True, hi=10, error=e)
-        check_choice(self, "schedule", self.schedule, ("step", "cosine", "none"), error=e)
-        check_range(self, "step_size", self.step_size, lo=0, error=e)
-        check_range(self, "gamma", self.gamma, lo=0, hi=1, lo_open=True, error=e)
-        check_range(self, "weight_decay", self.weight_decay, lo=0, error=e)
-        check_choice(self, "loss", self.loss, ("l2", "h1"), error=e)
-        check_choice(self, "dtype", self.dtype, ("float32", "float64"), error=e)
-        check_range(self, "time_limit", self.time_limit, lo=0, error=e)
-        check_range(self, "eval_every", self.eval_every, lo=0, error=e)
-        check_range(self, "threads", self.threads, lo=0, error=e)
         self._check_arch()
 
     def _check_arch(self) -> None:
@@ -236,24 +116,15 @@ class _OperatorLearner(Solver):
         """Resolution-dependent checks before any work (overridden by FNO)."""
 
     # ------------------------------------------------------------------ solve
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
-        import torch
-        before = torch.get_num_threads()
-        if self.threads:
-            # intra-op threads for this solve only (restored below): on a shared
-            # machine OpenMP spinning with >1 thread is several times slower
-            torch.set_num_threads(self.threads)
-        try:
-            return self._solve(problem, seed=seed, device=device, progress=progress)
-        finally:
-            torch.set_num_threads(before)
-
     def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
+        from .. import distributed as D
         from ..torch_utils import count_parameters, seeded, torch_device, torch_dtype
+        from ..training import autocast_dtype
         dev = torch_device(device)
         dt = torch_dtype(self.dtype)
+        autocast_dtype(self.precision, dev, solver=self.name)  # refuse before any work
+        world = D.world(dev) if not self.load else D.World()  # torchrun: data-parallel training
+        dev = D.rank_device(dev, world)
         dim = int(getattr(problem, "dim", 2))
         stats: dict[str, Any] = {"solver": self.name}
         if self.load:
@@ -274,11 +145,12 @@ class _OperatorLearner(Solver):
             with seeded(seed, str(dev)):
                 net = build_network(self.kind, self.arch(), problem.res, dim).to(device=dev, dtype=dt)
             model = OperatorModel(self.kind, self.arch(), problem.res, net, norm, self.dtype, str(dev), dim)
-            stats.update(self._train(model, problem, a_tr, u_tr, seed, progress))
+            stats.update(self._train(model, problem, a_tr, u_tr, seed, progress, world))
             if self.checkpoint:
-                model.save(self.checkpoint)
+                if world.rank == 0:  # the ranks hold the same weights: one writes them
+                    model.save(self.checkpoint)
                 stats["checkpoint"] = self.checkpoint
-        stats["params"] = count_parameters(model.net)
+        stats["parameters"] = count_parameters(model.net)
 
         a_te, _ = problem.test_set()
         model.predict(a_te[: min(2, len(a_te))], batch=self.batch)  # warm-up: first-call allocations
@@ -298,64 +170,80 @@ class _OperatorLearner(Solver):
 
     # ------------------------------------------------------------------ train
     def _train(self, model: OperatorModel, problem: Problem, a_tr: np.ndarray, u_tr: np.ndarray,
-               seed: int, progress: bool) -> dict[str, Any]:
+               seed: int, progress: bool, world: Any = None) -> dict[str, Any]:
+        """Adam over shuffled mini-batches through :func:`sciml.training.train`; under
+        torchrun every rank draws the same permutation and trains on its share of each batch."""
         import torch
-        from ..progress import bar
-        from ..torch_utils import check_loss, seeded_generator, torch_dtype
+        from .. import distributed as D
+        from ..torch_utils import seeded_generator, torch_dtype
+        from ..training import compiled, train
         dt, dev = torch_dtype(self.dtype), torch.device(model.device)
+        world = world if world is not None else D.World()
         A = torch.as_tensor(a_tr, dtype=dt, device=dev)
         U = torch.as_tensor(u_tr, dtype=dt, device=dev)
         n = len(A)
         per_epoch = math.ceil(n / self.batch)
-        opt = torch.optim.Adam(model.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if world.active:  # every batch, the last one of an epoch too, splits evenly
+            D.local_slice(self.batch, world, solver=self.name)
+            D.local_slice(n - (per_epoch - 1) * self.batch, world, solver=f"{self.name} (last batch of an epoch)")
         if self.schedule == "step":
-            sched = torch.optim.lr_scheduler.StepLR(opt, step_size=self.step_size or max(1, self.epochs // 5),
-                                                    gamma=self.gamma)
+            schedule = lambda opt: torch.optim.lr_scheduler.StepLR(  # noqa: E731
+                opt, step_size=self.step_size or max(1, self.epochs // 5), gamma=self.gamma)
         elif self.schedule == "cosine":
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.epochs * per_epoch)
+            schedule = lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(  # noqa: E731
+                opt, T_max=self.epochs * per_epoch)
         else:
-            sched = None
-        loss_fn = _rel_l2 if self.loss == "l2" else _rel_h1
+            schedule = None
+        loss_of = _rel_l2 if self.loss == "l2" else _rel_h1
+        net = compiled(D.wrap(model.net, world, dev), self.compile, solver=self.name)
         gen = seeded_generator(seed, "cpu")
         a_te, u_te = problem.test_set() if self.eval_every else (None, None)
-        history, curve = [], []
+        history: list[float] = []
+        curve: list[tuple[int, float, float]] = []
+        batch: dict[str, Any] = {}
+        total = [0.0]
         t0 = time.perf_counter()
-        step, epoch = 0, 0
-        with bar(self.epochs, f"{self.name} training", progress, unit="epoch") as pb:
-            for epoch in range(1, self.epochs + 1):
+
+        def loss_fn(step: int) -> Any:
+            nonlocal t0
+            if step == 0:  # the clock starts with the first step (after the optimiser's set-up)
+                t0 = time.perf_counter()
+            k = step % per_epoch
+            if k == 0:
                 model.net.train()
-                perm = torch.randperm(n, generator=gen).to(dev)
-                total = 0.0
-                for lo in range(0, n, self.batch):
-                    idx = perm[lo:lo + self.batch]
-                    loss = loss_fn(model.forward(A[idx]), U[idx])
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    step += 1
-                    val = float(loss.detach())
-                    check_loss(val, step, solver=self.name)
-                    total += val * len(idx)
-                    if self.schedule == "cosine":
-                        sched.step()
-                if self.schedule == "step":
-                    sched.step()
-                history.append(total / n)
-                elapsed = time.perf_counter() - t0
-                if self.eval_every and (epoch % self.eval_every == 0 or epoch == self.epochs):
-                    from problems.darcy import rel_l2_per_sample
-                    err = float(rel_l2_per_sample(model.predict(a_te, self.batch), u_te).mean())
-                    curve.append((epoch, elapsed, err))
-                    log.info("%s: epoch %d  %.1f s  train loss %.4e  test rel_l2 %.4e",
-                             self.name, epoch, elapsed, history[-1], err)
-                pb.update(1)
-                pb.set_postfix(loss=f"{history[-1]:.3e}")
-                if self.time_limit and elapsed > self.time_limit:
-                    log.info("%s: time limit %.0f s reached after epoch %d", self.name, self.time_limit, epoch)
-                    break
-        train_s = time.perf_counter() - t0
-        out: dict[str, Any] = {"train_s": train_s, "epochs_run": epoch, "steps": step,
-                               "loss_history": np.asarray(history), "final_loss": history[-1]}
+                batch["perm"] = torch.randperm(n, generator=gen).to(dev)
+            idx = batch["perm"][k * self.batch:(k + 1) * self.batch]
+            batch["size"] = len(idx)
+            idx = idx[D.local_slice(len(idx), world, solver=self.name)]
+            return loss_of(model.forward(A[idx], net), U[idx])
+
+        def after_step(step: int, value: float) -> bool:
+            total[0] += value * batch["size"]
+            if (step + 1) % per_epoch:
+                return False
+            epoch = (step + 1) // per_epoch
+            history.append(total[0] / n)
+            total[0] = 0.0
+            elapsed = time.perf_counter() - t0
+            if self.eval_every and (epoch % self.eval_every == 0 or epoch == self.epochs):
+                from problems.darcy import rel_l2_per_sample
+                err = float(rel_l2_per_sample(model.predict(a_te, self.batch), u_te).mean())
+                curve.append((epoch, elapsed, err))
+                log.info("%s: epoch %d  %.1f s  train loss %.4e  test rel_l2 %.4e",
+                         self.name, epoch, elapsed, history[-1], err)
+            if self.time_limit and elapsed > self.time_limit:
+                log.info("%s: time limit %.0f s reached after epoch %d", self.name, self.time_limit, epoch)
+                return True
+            return False
+
+        rec = train(model.net.parameters(), loss_fn, steps=self.epochs * per_epoch, lr=self.lr,
+                    weight_decay=self.weight_decay, schedule=schedule,
+                    schedule_every=per_epoch if self.schedule == "step" else 1, after_step=after_step,
+                    progress=progress, desc=f"{self.name} training", step_base=1, world=world, solver=self.name,
+                    precision=self.precision, device=dev)
+        out: dict[str, Any] = {"train_s": time.perf_counter() - t0, "epochs_run": len(history),
+                               "steps": rec.steps, "loss_history": np.asarray(history),
+                               "final_loss": history[-1], "parameters": rec.parameters}
         if curve:
             out["curve"] = np.asarray(curve)
         return out

@@ -139,9 +139,7 @@ class PINN(Solver):
         net = dde.nn.FNN([d] + [self.width] * self.depth + [1], self.activation, "Glorot normal")
         return dde.Model(data, net)
 
-    def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
-              progress: bool = False) -> Solution:
-        self.check_problem(problem)
+    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         dde = import_deepxde()
         import torch
         if device != "cpu" and not torch.cuda.is_available():
@@ -149,10 +147,9 @@ class PINN(Solver):
         # DeepXDE's pytorch backend itself places tensors on the GPU when one is visible.
         # DeepXDE keeps its precision (torch's default dtype) and RNG as
         # process-wide settings: the adapter sets both for every solve and puts
-        # torch's default dtype and thread count back afterwards.
+        # torch's default dtype back afterwards (the solve template sets the threads).
         t0 = time.perf_counter()
-        threads, default_dtype = torch.get_num_threads(), torch.get_default_dtype()
-        torch.set_num_threads(self.threads)
+        default_dtype = torch.get_default_dtype()
         try:
             with contextlib.redirect_stdout(sys.stderr if progress else io.StringIO()):
                 dde.config.set_default_float(self.dtype)  # prints; stdout is redirected here
@@ -160,7 +157,6 @@ class PINN(Solver):
                 model = self.build(problem, dde)
                 history, steps = self._train(dde, model, progress)
         finally:
-            torch.set_num_threads(threads)
             torch.set_default_dtype(default_dtype)
         wall = time.perf_counter() - t0
         net = model.net

@@ -42,10 +42,10 @@ def recover_constant_pinn(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *,
     g = problem.conditions_of("dirichlet")[0].g
     f = as_fn(problem.source)
     t0 = time.perf_counter()
-    old_threads, old_dtype = torch.get_num_threads(), torch.get_default_dtype()
-    torch.set_num_threads(threads)
+    from ..threads import limit_threads
+    old_dtype = torch.get_default_dtype()
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with limit_threads(threads, torch=True), contextlib.redirect_stdout(io.StringIO()):
             dde.config.set_default_float("float64")
             dde.config.set_random_seed(int(seed))
             theta = dde.Variable(math.log(initial))
@@ -70,7 +70,6 @@ def recover_constant_pinn(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *,
                 model.compile("L-BFGS", external_trainable_variables=[theta])
                 model.train(display_every=max(1, lbfgs_steps), verbose=0)
     finally:
-        torch.set_num_threads(old_threads)
         torch.set_default_dtype(old_dtype)
     k = float(torch.exp(theta).detach())
     loss = float(np.sum(model.train_state.loss_train))
