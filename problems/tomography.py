@@ -211,7 +211,7 @@ def image_solution(img: np.ndarray, stats: dict[str, Any] | None = None) -> Solu
 
 
 # ----------------------------------------------------------- CT from your data
-CONVENTIONS = ("sciml", "skimage")
+CONVENTIONS = ("sciml", "skimage", "astra")
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,17 @@ class CTData(Problem):
       spacing h, rotation centre (-1 + (n//2 + 1/2) h, 1 - (n//2 + 1/2) h).
       ``n`` defaults to D (skimage's ``circle=True``); with ``circle=False``
       data pass n (or store ``image``).
+    * ``astra``: the ASTRA Toolbox's 2D ``parallel`` and ``fanflat`` geometries
+      on its default volume ``create_vol_geom(n, n)`` (pixels of size 1, centred
+      at the origin, row 0 on top): sinogram (angles, detectors), angles in
+      radians, ``detector_spacing`` = ASTRA's ``det_width`` (pixels, default 1),
+      ``beam=fan``: ``source_distance`` / ``detector_distance`` = ASTRA's
+      ``source_origin`` / ``origin_det`` (pixels); line integrals in pixel
+      units.  ASTRA's ray for angle t has direction (sin t, -cos t) and bin k
+      sits at (k - (D-1)/2) det_width (cos t, sin t); the fan's source is at
+      source_origin (sin t, -cos t).  Read as: times h = 2 / n (lengths and
+      data), the image flipped upside down, the same parallel angles, fan
+      source angle beta = t - pi/2; ``offset`` in bins along (cos t, sin t).
 
     Any angle set works (unsorted, limited, repeated); FBP weights the angles
     by :attr:`operators.radon.Geometry.angle_weights`.  Pixels outside the
@@ -263,7 +274,7 @@ class CTData(Problem):
     kind = "field"
 
     data: str = ""
-    convention: Literal["sciml", "skimage"] = "sciml"
+    convention: Literal["sciml", "skimage", "astra"] = "sciml"
     n: int = opt(0, lo=0, hi=8192)
     detector_spacing: float = opt(0.0, lo=0)
     offset: float = 0.0
@@ -277,9 +288,9 @@ class CTData(Problem):
 
     def __post_init__(self) -> None:
         check_choice(self, "convention", self.convention, CONVENTIONS)
-        if self.beam == "fan" and self.convention != "sciml":
-            raise InvalidProblem(f"ct-data: beam=fan is read in the sciml convention only, not "
-                                 f"convention={self.convention}")
+        if self.beam == "fan" and self.convention == "skimage":
+            raise InvalidProblem("ct-data: beam=fan is read in the sciml and astra conventions, not "
+                                 "convention=skimage (scikit-image has no fan beam)")
         if not np.isfinite(self.offset):
             raise InvalidProblem(f"ct-data: offset={self.offset!r} must be finite (detector bins)")
         if not self.data and self._arrays is None:
@@ -310,8 +321,8 @@ class CTData(Problem):
             raise DataError(f"{src}: dataset 'sinogram' has shape {sino.shape}; expected 2 dimensions")
         if ang.ndim != 1:
             raise DataError(f"{src}: dataset 'angles' has shape {ang.shape}; expected one angle per projection")
-        layout = "(angles, detectors)" if self.convention == "sciml" else "(detectors, angles)"
-        axis = 0 if self.convention == "sciml" else 1
+        layout = "(detectors, angles)" if self.convention == "skimage" else "(angles, detectors)"
+        axis = 1 if self.convention == "skimage" else 0
         if sino.shape[axis] != len(ang):
             raise DataError(f"{src}: dataset 'sinogram' has shape {sino.shape} but 'angles' holds {len(ang)} "
                             f"angles; convention={self.convention} expects {layout}")
@@ -326,6 +337,11 @@ class CTData(Problem):
             v = d.get(key)
             return float(np.asarray(v).reshape(-1)[0]) if v is not None and np.size(v) == 1 else 0.0
         n = int(scalar("n", self.n)) or (image.shape[0] if image is not None else 0)
+        if not n and self.convention == "astra":  # the square's diagonal fits the (virtual) detector
+            R, Dd = scalar("source_distance", self.source_distance), scalar("detector_distance", self.detector_distance)
+            width = D * (scalar("detector_spacing", self.detector_spacing) or 1.0)
+            n = max(2, int(math.floor(width * (R / (R + Dd) if self.beam == "fan" and R > 0 else 1.0)
+                                      / math.sqrt(2.0))))
         if not n:
             n = D if self.convention == "skimage" else max(2, int(math.floor(D / math.sqrt(2.0))))
         if image is not None and image.shape != (n, n):
@@ -338,12 +354,27 @@ class CTData(Problem):
             shift = (D / 2 - 0.5 - D // 2) * h + offset * h
             sino = sino * h
             image = image[::-1] if image is not None else None
+        elif self.convention == "astra":  # pixel units -> [-1, 1]^2; ASTRA's row 0 is on top
+            ds = (scalar("detector_spacing", self.detector_spacing) or 1.0) * h
+            center, shift = (0.0, 0.0), offset * ds
+            sino = sino * h
+            image = image[::-1] if image is not None else None
         else:
             ds = scalar("detector_spacing", self.detector_spacing) or 2.0 * math.sqrt(2.0) / D
             center, shift = (0.0, 0.0), offset * ds
         from operators.radon import Geometry
         try:
-            if self.beam == "fan":
+            if self.beam == "fan" and self.convention == "astra":
+                from operators.fanbeam import FanGeometry
+                if not scalar("source_distance", self.source_distance) > n / math.sqrt(2.0):
+                    raise InvalidProblem(
+                        f"source_distance={scalar('source_distance', self.source_distance)!r} (ASTRA's "
+                        f"source_origin, pixels) must be > n/sqrt(2) = {n / math.sqrt(2.0):.4g}: the source "
+                        "stays outside the circle holding the image")
+                geom = FanGeometry(n, A, scalar("source_distance", self.source_distance) * h,
+                                   scalar("detector_distance", self.detector_distance) * h, D, ds, shift,
+                                   theta_values=tuple(float(t) - math.pi / 2 for t in ang))
+            elif self.beam == "fan":
                 from operators.fanbeam import FanGeometry
                 du = scalar("detector_spacing", self.detector_spacing)
                 probe = FanGeometry(n, A, scalar("source_distance", self.source_distance),
