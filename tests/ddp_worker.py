@@ -1,25 +1,40 @@
-"""Run by tests/test_ddp.py under torchrun (and once alone): deep-kolmogorov for 20
-steps; rank 0 saves the loss history and the parameters to the file argv[1]."""
+"""Run by tests/test_ddp.py under torchrun (and once alone): a solver (argv[2]:
+``kolmogorov``, deep-kolmogorov, or ``bsde``, deep-bsde) for 20 steps; rank 0 saves
+the loss history and the parameters (or the state) to the file argv[1]."""
 import os
 import sys
 
 import numpy as np
 
 from problems.kolmogorov import Heat
+from problems.semilinear import AllenCahn
+from sciml.solvers.deep_bsde import DeepBSDE
 from sciml.solvers.deep_kolmogorov import DeepKolmogorov
 
-SOLVER = DeepKolmogorov(width=16, depth=2, steps=20, batch=64, lr=1e-2, dtype="float64", threads=1)
-PROBLEM = Heat(d=3)
+CASES = {
+    "kolmogorov": (DeepKolmogorov(width=16, depth=2, steps=20, batch=64, lr=1e-2, dtype="float64", threads=1),
+                   Heat(d=3)),
+    # batch normalisation off: with it each rank would normalise by its own paths
+    "bsde": (DeepBSDE(time_steps=4, steps=20, batch=32, valid_batch=32, log_every=10, batch_norm=False,
+                      dtype="float64", threads=1), AllenCahn(d=4, T=0.2)),
+}
 
 
-def run():
-    return SOLVER.solve(PROBLEM, seed=3)
+def run(case="kolmogorov"):
+    solver, problem = CASES[case]
+    return solver.solve(problem, seed=3)
+
+
+def arrays(sol):
+    """The trained numbers a run is compared by."""
+    out = {k: np.asarray(v) for k, v in sol.state.items() if k.startswith("param.") or k in ("y0", "z0")}
+    out["loss"] = np.asarray(sol.stats["loss_history"])
+    return out
 
 
 if __name__ == "__main__":
-    sol = run()
+    sol = run(sys.argv[2] if len(sys.argv) > 2 else "kolmogorov")
     if int(os.environ.get("RANK", "0")) == 0:
-        np.savez(sys.argv[1], loss=np.asarray(sol.stats["loss_history"]),
-                 **{k: v for k, v in sol.state.items() if k.startswith("param.")})
+        np.savez(sys.argv[1], **arrays(sol))
     from sciml.distributed import finish
     finish()  # every rank waits here until rank 0 has written the file

@@ -1,5 +1,6 @@
-"""DistributedDataParallel: 2 gloo processes under torchrun train as one process
-with the same global batch (deep-kolmogorov, 20 steps, float64)."""
+"""Data-parallel training: 2 gloo processes under torchrun train as one process
+with the same global batch (deep-kolmogorov in DistributedDataParallel and
+deep-bsde with averaged gradients, 20 steps each, float64)."""
 import os
 import subprocess
 import sys
@@ -14,12 +15,11 @@ from sciml.distributed import World, local_slice
 HERE = Path(__file__).resolve().parent
 
 
-def test_two_processes_match_one(tmp_path):
-    out = tmp_path / "ddp.npz"
+def _torchrun(out, case):
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(HERE / "ddp_worker.py"), str(out)], capture_output=True, text=True, env=env,
+                        str(HERE / "ddp_worker.py"), str(out), case], capture_output=True, text=True, env=env,
                        cwd=HERE.parent, timeout=600)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
     sys.path.insert(0, str(HERE))
@@ -27,16 +27,20 @@ def test_two_processes_match_one(tmp_path):
         import ddp_worker
     finally:
         sys.path.remove(str(HERE))
-    one = ddp_worker.run()
-    two = np.load(out)
+    return ddp_worker.arrays(ddp_worker.run(case)), np.load(out)
+
+
+@pytest.mark.parametrize("case", ["kolmogorov", "bsde"])
+def test_two_processes_match_one(tmp_path, case):
+    one, two = _torchrun(tmp_path / "ddp.npz", case)
     # float64: the two runs differ only in how the gradient's sum over the batch is split
     # (two halves averaged by all-reduce), i.e. by rounding; 1e-6 leaves room for Adam's
     # amplification of rounding over 20 steps
-    np.testing.assert_allclose(two["loss"], one.stats["loss_history"], rtol=1e-6)
-    params = [k for k in one.state if k.startswith("param.")]
-    assert params and set(params) == set(two.files) - {"loss"}
-    for k in params:
-        np.testing.assert_allclose(two[k], one.state[k], rtol=1e-6, atol=1e-9)
+    assert set(one) == set(two.files) and len(one) > 1
+    assert len(one["loss"]) == 20
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+    for k in one:
+        np.testing.assert_allclose(two[k], one[k], rtol=1e-6, atol=1e-9)
     # rank 0 alone saw half of each batch: matching the global-batch run means the
     # gradients were averaged over both ranks at every step
     assert np.all(np.isfinite(two["loss"])) and np.ptp(two["loss"]) > 0

@@ -205,11 +205,23 @@ class DeepBSDE(Solver):
         return problem.g_torch(x)
 
     # ------------------------------------------------------------------ solve
+    def _world(self, dev: Any) -> tuple[Any, slice | None]:
+        """The data-parallel group (torchrun) and this rank's share of a batch (None alone)."""
+        from .. import distributed as D
+        world = D.world(dev)
+        if not world.active:
+            return world, None
+        if self.batch_norm:
+            raise InvalidOption(f"{self.name}: batch_norm=true is not supported with several processes "
+                                "(each rank would normalise by its own paths); use batch_norm=false")
+        return world, D.local_slice(self.batch, world, solver=self.name)
+
     def _use_linear(self) -> bool:
         return self.forward == "controlled" if self.linear is None else bool(self.linear)
 
     def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         import torch
+        from .. import distributed as D
         from ..torch_utils import seeded, seeded_generator, torch_device, torch_dtype
         p: Any = problem
         if self.forward == "controlled":
@@ -218,6 +230,8 @@ class DeepBSDE(Solver):
                                     f"control problem (hjb, or Semilinear(hjb=lam)); {p.name!r} is not one")
             return self._solve_controlled(p, seed, device, progress)
         dev, dt_ = torch_device(device), torch_dtype(self.dtype)
+        world, part = self._world(dev)
+        dev = D.rank_device(dev, world)
         N, d, h = self.time_steps, p.d, p.T / self.time_steps
         width = self.width or d + 10
         gen = seeded_generator(seed, dev)
@@ -240,8 +254,10 @@ class DeepBSDE(Solver):
         params = [theta, z0] + list(net.parameters()) + ([a_lin] if self._use_linear() else [])
         times = torch.arange(1, N, device=dev, dtype=dt_) * h / p.T
 
-        def loss_of(n: int) -> Any:
+        def loss_of(n: int, part: slice | None = None) -> Any:
             X, dW = self._paths(torch, p, n, gen, dev, dt_)
+            if part is not None:  # torchrun: this rank's share of the paths
+                X, dW, n = X[:, part], dW[:, part], part.stop - part.start
             y = (y_init + scale * theta).expand(n, 1)
             z = z0.expand(n, d)
             if N > 1:
@@ -255,8 +271,9 @@ class DeepBSDE(Solver):
             return torch.mean((y - self._g(p, X[N])) ** 2)
 
         rec, hist_step, hist_loss, hist_y0 = self._train(
-            params, lambda: loss_of(self.batch),
-            lambda: (float(loss_of(self.valid_batch)), float(y_init + scale * theta.detach())), "y0", progress)
+            params, lambda: loss_of(self.batch, part),
+            lambda: (float(loss_of(self.valid_batch)), float(y_init + scale * theta.detach())), "y0", progress,
+            world)
         value = float(y_init + scale * theta.detach())
         if not math.isfinite(value):  # pragma: no cover - check_loss catches it first
             from ..core import SolverDiverged
@@ -271,7 +288,7 @@ class DeepBSDE(Solver):
         return Solution(value=value, stats=stats, state=state)
 
     def _train(self, params: list[Any], loss_fn: Any, valid_fn: Any, label: str,
-               progress: bool) -> tuple[Any, list[int], list[float], list[float]]:
+               progress: bool, world: Any) -> tuple[Any, list[int], list[float], list[float]]:
         """Adam with the piecewise-constant schedule (:func:`sciml.training.train`); every
         log_every steps (and at the end) valid_fn() -> (validation loss, current estimate
         of u(0, xi)) is recorded."""
@@ -299,15 +316,19 @@ class DeepBSDE(Solver):
             rec = train(params, lambda k: loss_fn(), steps=self.steps, lr=self.lr, solver=self.name,
                         schedule=lambda opt: torch.optim.lr_scheduler.MultiStepLR(
                             opt, milestones=milestones, gamma=self.lr_decay),
-                        after_step=after_step, progress=b, step_base=1, device=params[0].device)
+                        after_step=after_step, progress=b, step_base=1, device=params[0].device,
+                        world=world, average_gradients=True)
         return rec, hist_step, hist_loss, hist_y0
 
     # ------------------------------------------------- controlled forward process
     def _solve_controlled(self, p: Any, seed: int, device: str, progress: bool) -> Solution:
         """Robust deep FBSDE for a control problem (module docstring, ``forward=controlled``)."""
         import torch
+        from .. import distributed as D
         from ..torch_utils import seeded, seeded_generator, torch_device, torch_dtype
         dev, dt_ = torch_device(device), torch_dtype(self.dtype)
+        world, part = self._world(dev)
+        dev = D.rank_device(dev, world)
         N, d, T = self.time_steps, p.d, p.T
         h = T / N
         width = self.width or d + 10
@@ -334,14 +355,17 @@ class DeepBSDE(Solver):
             z = z0.expand(x.shape[0], d) if k == 0 else net.one(self._features(p, x), k - 1, tk[k])
             return z + sq2 * a_lin[k] * (x - xi) if linear else z
 
-        def sample(n: int) -> Any:
-            """Pathwise g(X_N) + running cost - sum Z dW: its mean is the control's cost."""
-            x = xi.expand(n, d)
-            cost = torch.zeros(n, 1, device=dev, dtype=dt_)
-            mart = torch.zeros(n, 1, device=dev, dtype=dt_)
+        def sample(n: int, part: slice | None = None) -> Any:
+            """Pathwise g(X_N) + running cost - sum Z dW: its mean is the control's cost
+            (``part``: this rank's share of the n paths under torchrun)."""
+            m = n if part is None else part.stop - part.start
+            x = xi.expand(m, d)
+            cost = torch.zeros(m, 1, device=dev, dtype=dt_)
+            mart = torch.zeros(m, 1, device=dev, dtype=dt_)
             z = z_at(0, x)
             for k in range(N):
                 dw = torch.randn(n, d, generator=gen, device=dev, dtype=dt_) * math.sqrt(h)
+                dw = dw if part is None else dw[part]
                 mart = mart + (z * dw).sum(dim=1, keepdim=True)
                 b = p.optimal_drift_torch(z)
                 if self.scheme == "euler":      # feedback frozen over the step: cost >= u exactly
@@ -357,14 +381,14 @@ class DeepBSDE(Solver):
             return self._g(p, x) + cost - mart
 
         def train_loss() -> Any:
-            y = sample(self.batch)
+            y = sample(self.batch, part)
             return y.mean() + self.var_weight * y.var()
 
         def valid() -> tuple[float, float]:
             yv = sample(self.valid_batch)
             return float(yv.mean() + self.var_weight * yv.var()), float(yv.mean())
 
-        rec, hist_step, hist_loss, hist_y0 = self._train(params, train_loss, valid, "cost", progress)
+        rec, hist_step, hist_loss, hist_y0 = self._train(params, train_loss, valid, "cost", progress, world)
         train_s = time.perf_counter() - t0
         # the reported value: the control's cost on eval_paths fresh paths, with its standard error
         chunk = max(self.valid_batch, 4096)
