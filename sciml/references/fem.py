@@ -2,10 +2,11 @@
 semilinear heat reference.
 
 Written against the DOLFINx 0.5 API (Debian 12).  A newer DOLFINx changes
-names in the fem*.py modules only (fem_common.py holds the shared helpers;
-fem_elliptic.py and fem_parabolic.py the per-problem-type solves).  Runs under MPI (``mpirun -n N``): the mesh is
-distributed over ``MPI.COMM_WORLD``, norms are reduced over ranks and point
-values are gathered to every rank.
+names in the fem*.py modules only (fem_common.py holds the shared helpers,
+fem_elliptic.py and fem_parabolic.py the per-problem-type solves, fem_gmsh.py
+the gmsh meshes).  Runs under MPI (``mpirun -n N``): the mesh is distributed
+over ``MPI.COMM_WORLD``, norms are reduced over ranks and point values are
+gathered to every rank.
 """
 from __future__ import annotations
 

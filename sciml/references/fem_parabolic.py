@@ -19,7 +19,7 @@ import numpy as np
 from ..core import Solution, SolverDiverged
 from .fem_common import PointEvaluator
 from .fem_elliptic import (UFLNamespace, _check_on_mesh, _fem_errors, _mark_parts, _ufl_coefficient, build_mesh,
-                           dirichlet_conditions)
+                           dirichlet_conditions, uses_tags)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ THETA = {"be": (1.0, 1), "cn": (0.5, 2)}
 
 
 def solve_parabolic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solution:
+    """Step a Parabolic problem to T with ``fem_solver``'s degree, mesh, steps and scheme;
+    the Solution evaluates u(T, .) at points and carries FEM-norm errors at T."""
     dolfinx, ufl, MPI, PETSc = mods["dolfinx"], mods["ufl"], mods["MPI"], mods["PETSc"]
     fem = dolfinx.fem
     import dolfinx.fem.petsc  # noqa: F401
@@ -39,7 +41,7 @@ def solve_parabolic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solu
     theta = THETA[fem_solver.scheme][0]
     t0 = time.perf_counter()
     msh, facet_tags, names, hsize = build_mesh(mods, problem.domain, n=fem_solver.n, h=fem_solver.h,
-                                               degree=p, comm=MPI.COMM_WORLD)
+                                               degree=p, comm=MPI.COMM_WORLD, facet_tags=uses_tags(spatial))
     _check_on_mesh(spatial, msh, p)
     parts = _mark_parts(mods, spatial, msh, facet_tags, names)
     d = problem.d
