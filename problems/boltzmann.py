@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sciml.core import InvalidProblem, Problem, Solution, check_choice, check_range
+from sciml.core import InvalidProblem, Problem, Solution, check_range, opt
 # the BGK and moment-closure problems, and the algorithms and moments they share, live in
 # their own modules; their names stay importable from here
 from sciml.references.entropy_closure import (ansatz_moments, closure_quadrature, monomials, newton_closure,
@@ -82,10 +82,10 @@ class KineticProblem(Problem):
     """Base of the space-homogeneous problems: ``df/dt = Q(f, f)``, v in R^dim."""
 
     kind = "field"
-    dim: int = 2
-    t0: float = 0.0
+    dim: int = opt(2, choices=(2, 3))
+    t0: float = opt(0.0, lo=0.0)
     t1: float = 1.0
-    n_test: int = 0  # test points per side on [-v_test, v_test]^dim; 0: 41 (dim 2), 21 (dim 3)
+    n_test: int = opt(0, lo=0, hi=201)  # test points per side on [-v_test, v_test]^dim; 0: 41 (dim 2), 21 (dim 3)
 
 
     def capabilities(self) -> frozenset[str]:
@@ -93,10 +93,8 @@ class KineticProblem(Problem):
         return frozenset({self.name, "boltzmann-homogeneous"})
 
     def _validate_common(self) -> None:
-        check_choice(self, "dim", self.dim, (2, 3))
-        check_range(self, "t0", self.t0, lo=0.0)
+        """The check relating two fields (the others are declared on the fields): t1 > t0."""
         check_range(self, "t1", self.t1, lo=self.t0, lo_open=True)
-        check_range(self, "n_test", self.n_test, lo=0, hi=201)
 
     @property
     def collision_B(self) -> float:
@@ -110,7 +108,7 @@ class KineticProblem(Problem):
         """Radius S beyond which f (at all times) is below ~1e-12 of its peak."""
         raise NotImplementedError  # pragma: no cover
 
-    v_test: float = 0.0  # 0: automatic (support radius * 0.75)
+    v_test: float = opt(0.0, lo=0.0)  # 0: automatic (support radius * 0.75)
 
     def test_points(self) -> np.ndarray:
         m = self.n_test or (41 if self.dim == 2 else 21)
@@ -141,7 +139,6 @@ class BoltzmannBKW(KineticProblem):
         if self.dim == 3 and self.t0 < BKW3_T_MIN:
             raise InvalidProblem(f"{self.name}: t0={self.t0!r} is out of range for dim=3; the BKW "
                                  f"solution is non-negative only for t >= 6 ln(5/2) = {BKW3_T_MIN:.6f}")
-        check_range(self, "v_test", self.v_test, lo=0.0)
 
     def K(self, t: float) -> float:
         return bkw_K(t, self.dim)
@@ -192,16 +189,12 @@ class BoltzmannBimodal(KineticProblem):
     name = "boltzmann-bimodal"
     default_reference = "spectral"
 
-    separation: float = 1.5   # a: the bumps sit at -a e1 and +a e1
-    temperature: float = 0.5  # T of each bump
-    weight: float = 0.5       # w: mass of the left bump
+    separation: float = opt(1.5, lo=0.0, hi=4.0)    # a: the bumps sit at -a e1 and +a e1
+    temperature: float = opt(0.5, lo=0.05, hi=4.0)  # T of each bump
+    weight: float = opt(0.5, lo=0.0, hi=1.0)        # w: mass of the left bump
 
     def __post_init__(self) -> None:
         self._validate_common()
-        check_range(self, "separation", self.separation, lo=0.0, hi=4.0)
-        check_range(self, "temperature", self.temperature, lo=0.05, hi=4.0)
-        check_range(self, "weight", self.weight, lo=0.0, hi=1.0)
-        check_range(self, "v_test", self.v_test, lo=0.0)
 
     def _centres(self) -> tuple[np.ndarray, np.ndarray]:
         e1 = np.zeros(self.dim)
@@ -272,16 +265,12 @@ class Boltzmann(KineticProblem):
     default_reference = "spectral"
 
     f0: Callable[[Any, Any], Any] = three_gaussians
-    L: float = 0.0
-    edge_tol: float = 1e-8
-    n_check: int = 0  # 0: 128 (dim 2), 48 (dim 3)
+    L: float = opt(0.0, lo=0.0, hi=100.0)
+    edge_tol: float = opt(1e-8, lo=0.0, hi=1.0, lo_open=True)
+    n_check: int = opt(0, lo=0, hi=512)  # 0: 128 (dim 2), 48 (dim 3)
 
     def __post_init__(self) -> None:
         self._validate_common()
-        check_range(self, "L", self.L, lo=0.0, hi=100.0)
-        check_range(self, "edge_tol", self.edge_tol, lo=0.0, hi=1.0, lo_open=True)
-        check_range(self, "n_check", self.n_check, lo=0, hi=512)
-        check_range(self, "v_test", self.v_test, lo=0.0)
         if not callable(self.f0):
             raise InvalidProblem(f"{self.name}: f0={self.f0!r} is not a function; expected f0(v, xp) "
                                  "with component-first v of shape (dim, ...)")
