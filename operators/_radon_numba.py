@@ -220,3 +220,124 @@ def backproject_linear(pq, cos, sin, s0, ds, h, n, out):  # pragma: no cover - c
                 q0 = flat[idx]
                 acc += q0 + fr * (flat[idx + np.uint64(1)] - q0)
             out[b, i, j] = acc
+
+
+# ------------------------------------------------------------------ fan beam (flat detector)
+#: zero border (detector bins) of the sinograms the fan-beam kernels read
+FAN_BORDER = 8
+
+
+@njit(parallel=True, fastmath=_FM, cache=True)
+def fan_adjoint4(pz, pinv, cb, sb, R, RD, u0, du, wmax, h, n, out):  # pragma: no cover - compiled
+    """The transpose of the fan-beam Joseph matrix when every footprint covers at most 4 bins.
+
+    Ray (a, k) runs from the source R e_s through the detector point -Dd e_s + u_k e_u; a pixel x
+    at L = R - x . e_s from the source projects to uc = RD (x . e_u) / L (RD = R + Dd) and lies at
+    the distance L cos(gamma_k) |uc - u_k| / RD from the ray, so its weight
+    (h / m) hat(distance / (h m)) is ``max(0, 1 - |kf - k| L pinv[a, k]) * (h / m)`` with kf the
+    bin coordinate of uc and ``pinv = du cos(gamma_k) / (RD h m_ak)``.
+    pz (B, A, D + 2 FAN_BORDER): (h / m_ak) y[a, k] with a zero border; pinv (A, D + 2 FAN_BORDER)
+    (border 0).  Taps from floor(kf - wmax) + 1 cover the footprint (half-width <= wmax <= 2 bins);
+    taps beyond it weigh 0."""
+    nb, na, w = pz.shape
+    nd = w - 2 * FAN_BORDER
+    lo_pos = FAN_BORDER - wmax - 1.0
+    hi_pos = nd + FAN_BORDER + wmax
+    cu = RD / du
+    c0 = FAN_BORDER - u0 / du
+    for job in prange(nb * n):
+        b = job // n
+        i = job % n
+        y = -1.0 + (i + 0.5) * h
+        ly = np.empty(na)
+        uy = np.empty(na)
+        for a in range(na):
+            ly[a] = R - y * sb[a]
+            uy[a] = y * cb[a]
+        flat = pz[b].ravel()
+        finv = pinv.ravel()
+        for j in range(n):
+            x = -1.0 + (j + 0.5) * h
+            acc = 0.0
+            aw = 0.0
+            for a in range(na):
+                L = ly[a] - x * cb[a]
+                kf = (uy[a] - x * sb[a]) * cu / L + c0
+                kf = min(max(kf, lo_pos), hi_pos)
+                k1 = math.floor(kf - wmax) + 1.0
+                d = kf - k1
+                idx = np.uint64(k1 + aw)
+                aw += w
+                t0 = max(0.0, 1.0 - abs(d) * L * finv[idx])
+                t1 = max(0.0, 1.0 - abs(d - 1.0) * L * finv[idx + np.uint64(1)])
+                t2 = max(0.0, 1.0 - abs(d - 2.0) * L * finv[idx + np.uint64(2)])
+                t3 = max(0.0, 1.0 - abs(d - 3.0) * L * finv[idx + np.uint64(3)])
+                acc += (t0 * flat[idx] + t1 * flat[idx + np.uint64(1)] + t2 * flat[idx + np.uint64(2)]
+                        + t3 * flat[idx + np.uint64(3)])
+            out[b, i, j] = acc
+
+
+@njit(parallel=True, cache=True)
+def fan_adjoint_any(pz, pinv, cb, sb, R, RD, u0, du, wmax, h, n, out):  # pragma: no cover - compiled
+    """:func:`fan_adjoint4` for footprints of any width (same arrays; taps 2 wmax + 1)."""
+    nb, na, w = pz.shape
+    nd = w - 2 * FAN_BORDER
+    taps = int(math.ceil(2.0 * wmax)) + 1
+    lo_pos = FAN_BORDER - wmax - 1.0
+    hi_pos = nd + FAN_BORDER + wmax
+    for job in prange(nb * n):
+        b = job // n
+        i = job % n
+        y = -1.0 + (i + 0.5) * h
+        for j in range(n):
+            x = -1.0 + (j + 0.5) * h
+            acc = 0.0
+            for a in range(na):
+                L = R - x * cb[a] - y * sb[a]
+                kf = ((y * cb[a] - x * sb[a]) * RD / L - u0) / du + FAN_BORDER
+                kf = min(max(kf, lo_pos), hi_pos)
+                k1 = int(math.floor(kf - wmax)) + 1
+                for k in range(max(k1, 0), min(k1 + taps, w)):
+                    t = 1.0 - abs(kf - k) * L * pinv[a, k]
+                    if t > 0.0:
+                        acc += t * pz[b, a, k]
+            out[b, i, j] = acc
+
+
+@njit(parallel=True, fastmath=_FM, cache=True)
+def fan_backproject(pq, cb, sb, wa, R, up0, dup, h, n, out):  # pragma: no cover - compiled
+    """Fan-beam FBP back-projection: out[b, i, j] = R^2 sum_a wa[a] q_a(u'(x)) / L^2, with
+    L = R - x . e_s and u'(x) = R (x . e_u) / L on the virtual detector (u'_k = up0 + k dup),
+    q linearly interpolated between bins (zero outside).  pq (B, A, D + 2 FAN_BORDER): the
+    filtered projections with a zero border; the position is clamped into it."""
+    nb, na, w = pq.shape
+    nd = w - 2 * FAN_BORDER
+    lo_pos = FAN_BORDER - 1.5
+    hi_pos = nd + FAN_BORDER + 0.5
+    cu = R / dup
+    c0 = FAN_BORDER - up0 / dup
+    for job in prange(nb * n):
+        b = job // n
+        i = job % n
+        y = -1.0 + (i + 0.5) * h
+        ly = np.empty(na)
+        uy = np.empty(na)
+        for a in range(na):
+            ly[a] = R - y * sb[a]
+            uy[a] = y * cb[a]
+        flat = pq[b].ravel()
+        for j in range(n):
+            x = -1.0 + (j + 0.5) * h
+            acc = 0.0
+            aw = 0.0
+            for a in range(na):
+                iL = 1.0 / (ly[a] - x * cb[a])
+                kf = (uy[a] - x * sb[a]) * cu * iL + c0
+                kf = min(max(kf, lo_pos), hi_pos)
+                k0 = np.floor(kf)
+                fr = kf - k0
+                idx = np.uint64(k0 + aw)
+                aw += w
+                q0 = flat[idx]
+                acc += wa[a] * iL * iL * (q0 + fr * (flat[idx + np.uint64(1)] - q0))
+            out[b, i, j] = acc * (R * R)
