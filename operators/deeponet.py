@@ -14,7 +14,7 @@ from torch import nn
 
 from sciml.core import InvalidOption
 
-__all__ = ["DeepONet", "mlp"]
+__all__ = ["DeepONetModule", "mlp"]
 
 
 def mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
@@ -27,7 +27,7 @@ def mlp(sizes: list[int], act: type[nn.Module]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class DeepONet(nn.Module):
+class DeepONetModule(nn.Module):
     """Unstacked DeepONet with a bias; input (b, S, S) grid values of a, output (b, S, S)
     (``dim=1``: (b, S) -> (b, S))."""
 

@@ -1,6 +1,6 @@
 """A generic 2D U-Net (Ronneberger, Fischer, Brox 2015) as a torch module.
 
-``UNet(in_channels, out_channels, width, depth)``: ``depth`` down-sampling
+``UNetModule(in_channels, out_channels, width, depth)``: ``depth`` down-sampling
 steps (2x2 max pooling), channels ``width * 2^level`` (capped by
 ``max_width``), two 3x3 convolution + normalisation + ReLU blocks per level,
 bilinear up-sampling + 1x1 convolution on the way up, skip connections by
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-__all__ = ["UNet", "build_unet"]
+__all__ = ["UNetModule", "build_unet"]
 
 
 def build_unet(in_channels: int = 1, out_channels: int = 1, width: int = 32, depth: int = 4,
                norm: Literal["batch", "group", "none"] = "batch", max_width: int = 512):
-    """Construct a :class:`UNet` (torch imported here)."""
-    return _classes()["UNet"](in_channels, out_channels, width, depth, norm, max_width)
+    """Construct a :class:`UNetModule` (torch imported here)."""
+    return _classes()["UNetModule"](in_channels, out_channels, width, depth, norm, max_width)
 
 
 def _classes():
@@ -42,16 +42,16 @@ def _classes():
                 nn.Conv2d(cin, cout, 3, padding=1, bias=bias), _norm(norm, cout), nn.ReLU(inplace=True),
                 nn.Conv2d(cout, cout, 3, padding=1, bias=bias), _norm(norm, cout), nn.ReLU(inplace=True))
 
-    class UNet(nn.Module):
+    class UNetModule(nn.Module):
         def __init__(self, in_channels: int = 1, out_channels: int = 1, width: int = 32, depth: int = 4,
                      norm: str = "batch", max_width: int = 512) -> None:
             super().__init__()
             for key, val, lo in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
                                  ("width", width, 1), ("depth", depth, 0)):
                 if int(val) != val or val < lo:
-                    raise ValueError(f"UNet: {key}={val!r} must be an integer >= {lo}")
+                    raise ValueError(f"UNetModule: {key}={val!r} must be an integer >= {lo}")
             if norm not in ("batch", "group", "none"):
-                raise ValueError(f"UNet: norm={norm!r}; choose batch, group or none")
+                raise ValueError(f"UNetModule: norm={norm!r}; choose batch, group or none")
             self.depth = depth
             ch = [min(width * 2 ** k, max_width) for k in range(depth + 1)]
             self.down = nn.ModuleList([Block(in_channels, ch[0], norm)] +
@@ -76,11 +76,11 @@ def _classes():
                 x = self.up[k](torch.cat([skips.pop(), self.reduce[k](x)], dim=1))
             return self.head(x)[..., :h, :w]
 
-    return {"UNet": UNet}
+    return {"UNetModule": UNetModule}
 
 
 def __getattr__(name: str):
-    # ``from operators.unet import UNet`` works; torch is imported only then
-    if name == "UNet":
-        return _classes()["UNet"]
+    # ``from operators.unet import UNetModule`` works; torch is imported only then
+    if name == "UNetModule":
+        return _classes()["UNetModule"]
     raise AttributeError(name)

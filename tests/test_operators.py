@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("dolfinx")
 
-from operators.deeponet import DeepONet as DeepONetNet  # noqa: E402
+from operators.deeponet import DeepONetModule  # noqa: E402
 from operators.fno import (FNO1d, FNO2d, SpectralConv1d, SpectralConv2d,  # noqa: E402
                            fft_friendly_padding, largest_prime_factor)
 from operators.unet_operator import UNet2d  # noqa: E402
@@ -75,7 +75,7 @@ def test_fft_friendly_padding():
 
 def test_deeponet_and_unet_shapes():
     torch.manual_seed(0)
-    net = DeepONetNet(res=17, sensor_stride=4, width=16, depth=2, p=8)
+    net = DeepONetModule(res=17, sensor_stride=4, width=16, depth=2, p=8)
     assert net(torch.randn(2, 17, 17)).shape == (2, 17, 17)
     assert net(torch.randn(2, 17, 17), res=33).shape == (2, 33, 33)
     with pytest.raises(InvalidOption, match="17 x 17"):

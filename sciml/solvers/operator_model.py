@@ -93,7 +93,7 @@ def build_network(kind: str, arch: dict[str, Any], res: int, dim: int = 2) -> An
         cls = FNO1d if dim == 1 else FNO2d
         return cls(1, int(arch["modes"]), int(arch["width"]), int(arch["layers"]), int(arch["padding"]))
     if kind == "deeponet":
-        from operators.deeponet import DeepONet as Net
+        from operators.deeponet import DeepONetModule as Net
         return Net(res, int(arch["sensor_stride"]), int(arch["width"]), int(arch["depth"]), int(arch["p"]),
                    dim=dim)
     if kind == "unet":
