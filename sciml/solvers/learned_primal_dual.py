@@ -19,10 +19,10 @@ minimises the mean squared error to the phantoms with Adam (beta2 = 0.99),
 learning rate ``lr`` on a cosine schedule down to zero over ``steps`` steps,
 and the gradient norm clipped at ``clip`` (the paper's recipe).
 
-Training data: as ``fbp-unet``: the train/val splits of a ``sciml data
-ct-ellipses`` file (option ``data``), or ``train_size`` + ``val_size``
-ellipse phantoms simulated for the problem's geometry and noise (dataset
-seed ``data_seed``).  The validation PSNR is measured ``validations`` times
+Training data: as ``fbp-unet``: the train split and the first ``val_size``
+images of the val split of a ``sciml data ct-ellipses`` file (option
+``data``), or ``train_size`` + ``val_size`` ellipse phantoms simulated for
+the problem's geometry and noise (dataset seed ``data_seed``).  The validation PSNR is measured ``validations`` times
 during training and the best weights are kept.  Checkpoints (option
 ``checkpoint``) hold the weights, the operator norm and the configuration;
 one that matches is loaded, not retrained; one made for another geometry or
@@ -286,7 +286,7 @@ class LearnedPrimalDual(Solver):
                 raise DataError(f"{self.name}: dataset {self.data} was made for another geometry: " + ", ".join(diff))
             if len(xva) == 0:
                 raise DataError(f"{self.name}: dataset {self.data} has an empty validation split")
-            out = (xtr, ytr, xva, yva)
+            out = (xtr, ytr, xva[:self.val_size], yva[:self.val_size])
         else:
             total = self.train_size + self.val_size
             imgs = np.empty((total, *problem.geometry().image_shape), dtype=np.float32)
