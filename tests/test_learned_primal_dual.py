@@ -215,3 +215,16 @@ def test_cli_tiny_run(tmp_path, capsys):
     assert rc == 0 and out.exists()
     assert rec["solver"] == "learned-primal-dual" and np.isfinite(rec["errors"]["psnr"])
     assert rec["options"]["n_iter"] == 2
+
+
+def test_trains_from_a_dataset_file(tmp_path):
+    """data=FILE: the train split and the first val_size validation images; a file made
+    for another geometry is a DataError naming the difference."""
+    from sciml.datasets.ct import generate
+    path = generate(out=tmp_path / "e.h5", n=16, angles=6, count=20, val_fraction=0.2, test_fraction=0.1)
+    solver = registry.make_solver("learned-primal-dual", data=str(path), n_iter=1, width=4, steps=3,
+                                  val_size=2, validations=1)
+    model = solver.model(CT(n=16, angles=6, phantom="ellipses"))
+    assert model.stats["train_images"] == 14 and model.stats["steps"] == 3
+    with pytest.raises(DataError, match=r"another geometry: angles 6 \(data\) vs 8"):
+        solver.model(CT(n=16, angles=8, phantom="ellipses"))
