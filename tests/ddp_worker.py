@@ -1,15 +1,18 @@
 """Run by tests/test_ddp.py under torchrun (and once alone): a solver (argv[2]:
-``kolmogorov``, deep-kolmogorov, or ``bsde``, deep-bsde) for 20 steps; rank 0 saves
-the loss history and the parameters (or the state) to the file argv[1]."""
+``kolmogorov``, deep-kolmogorov, ``bsde``, deep-bsde, or ``fno`` on the (a, u)
+pairs of the file argv[3]) for 20 steps; rank 0 saves the loss history and the
+parameters (or the state) to the file argv[1]."""
 import os
 import sys
 
 import numpy as np
 
 from problems.kolmogorov import Heat
+from problems.operator_data import OperatorData
 from problems.semilinear import AllenCahn
 from sciml.solvers.deep_bsde import DeepBSDE
 from sciml.solvers.deep_kolmogorov import DeepKolmogorov
+from sciml.solvers.operator_learning import FNO
 
 CASES = {
     "kolmogorov": (DeepKolmogorov(width=16, depth=2, steps=20, batch=64, lr=1e-2, dtype="float64", threads=1),
@@ -20,20 +23,33 @@ CASES = {
 }
 
 
-def run(case="kolmogorov"):
+# 40 training pairs, batch 8: 5 steps per epoch, 4 epochs
+FNO_SOLVER = FNO(modes=4, width=8, layers=2, padding=2, epochs=4, batch=8, lr=1e-2, dtype="float64", threads=1)
+
+
+def operator_pairs(path):
+    """48 pairs (a, u) on 16 points, u the running integral of a (a linear operator)."""
+    a = np.random.default_rng(0).standard_normal((48, 16))
+    np.savez(path, a=a, u=np.cumsum(a, axis=1) / 16)
+
+
+def run(case="kolmogorov", data=None):
+    if case == "fno":
+        return FNO_SOLVER.solve(OperatorData(data=str(data), n_train=40, n_test=8), seed=3)
     solver, problem = CASES[case]
     return solver.solve(problem, seed=3)
 
 
 def arrays(sol):
     """The trained numbers a run is compared by."""
-    out = {k: np.asarray(v) for k, v in sol.state.items() if k.startswith("param.") or k in ("y0", "z0")}
+    out = {k: np.asarray(v) for k, v in sol.state.items()
+           if k.startswith("param.") or k in ("y0", "z0", "u_pred")}
     out["loss"] = np.asarray(sol.stats["loss_history"])
     return out
 
 
 if __name__ == "__main__":
-    sol = run(sys.argv[2] if len(sys.argv) > 2 else "kolmogorov")
+    sol = run(sys.argv[2] if len(sys.argv) > 2 else "kolmogorov", sys.argv[3] if len(sys.argv) > 3 else None)
     if int(os.environ.get("RANK", "0")) == 0:
         np.savez(sys.argv[1], **arrays(sol))
     from sciml.distributed import finish

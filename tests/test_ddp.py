@@ -1,6 +1,7 @@
 """Data-parallel training: 2 gloo processes under torchrun train as one process
 with the same global batch (deep-kolmogorov in DistributedDataParallel and
-deep-bsde with averaged gradients, 20 steps each, float64)."""
+deep-bsde with averaged gradients, fno on 40 pairs with epochs of 5 batches;
+20 steps each, float64)."""
 import os
 import subprocess
 import sys
@@ -15,29 +16,36 @@ from sciml.distributed import World, local_slice
 HERE = Path(__file__).resolve().parent
 
 
-def _torchrun(out, case):
+def _torchrun(out, case, data=None):
     env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
     env["OMP_NUM_THREADS"] = "1"
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                        str(HERE / "ddp_worker.py"), str(out), case], capture_output=True, text=True, env=env,
+                        str(HERE / "ddp_worker.py"), str(out), case, str(data)], capture_output=True, text=True, env=env,
                        cwd=HERE.parent, timeout=600)
     assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    ddp_worker = _worker()
+    return ddp_worker.arrays(ddp_worker.run(case, data)), np.load(out)
+
+
+def _worker():
     sys.path.insert(0, str(HERE))
     try:
         import ddp_worker
     finally:
         sys.path.remove(str(HERE))
-    return ddp_worker.arrays(ddp_worker.run(case)), np.load(out)
+    return ddp_worker
 
 
-@pytest.mark.parametrize("case", ["kolmogorov", "bsde"])
+@pytest.mark.parametrize("case", ["kolmogorov", "bsde", "fno"])
 def test_two_processes_match_one(tmp_path, case):
-    one, two = _torchrun(tmp_path / "ddp.npz", case)
+    data = tmp_path / "pairs.npz"
+    _worker().operator_pairs(data)
+    one, two = _torchrun(tmp_path / "ddp.npz", case, data)
     # float64: the two runs differ only in how the gradient's sum over the batch is split
     # (two halves averaged by all-reduce), i.e. by rounding; 1e-6 leaves room for Adam's
     # amplification of rounding over 20 steps
     assert set(one) == set(two.files) and len(one) > 1
-    assert len(one["loss"]) == 20
+    assert len(one["loss"]) == (4 if case == "fno" else 20)   # fno: one loss per epoch of 5 steps
     np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
     for k in one:
         np.testing.assert_allclose(two[k], one[k], rtol=1e-6, atol=1e-9)
