@@ -105,7 +105,8 @@ UNKNOWNS_LIMIT = 10 ** 7
 #: bytes per FEM unknown with a direct solver (matrix, factors, vectors): a measured order of magnitude
 BYTES_PER_UNKNOWN = 2_000
 
-_RAISE = "pass --allow-large (Python: evaluate(..., allow_large=True)) to run it anyway"
+#: how a refused size is lifted (the end of the message; studies rewrite it for their own command)
+ALLOW_LARGE_HINT = "pass --allow-large (Python: evaluate(..., allow_large=True)) to run it anyway"
 
 
 def check_declared(solver: Any, problem: Any, *, allow_large: bool = False) -> None:
@@ -130,14 +131,14 @@ def check_declared(solver: Any, problem: Any, *, allow_large: bool = False) -> N
             continue
         for keys, limit, what in ((COUNT_KEYS, COUNT_LIMIT, "iterations"), (SAMPLE_KEYS, SAMPLE_LIMIT, "samples")):
             if key in keys and v > limit:
-                raise InvalidOption(f"{name}: {key}={v} exceeds the declared limit of {limit:g} {what}; {_RAISE}")
+                raise InvalidOption(f"{name}: {key}={v} exceeds the declared limit of {limit:g} {what}; {ALLOW_LARGE_HINT}")
     if name == "fem" and isinstance(opts.get("n"), int) and opts.get("h", 0) == 0:
         unknowns = float(opts.get("degree", 1) * opts["n"] + 1) ** d
         check_memory(name, f"n={opts['n']} with degree={opts.get('degree', 1)} in d={d} "
                      f"({unknowns:.3g} unknowns)", unknowns * BYTES_PER_UNKNOWN, hint="use a smaller n")
         if unknowns > UNKNOWNS_LIMIT and not allow_large:
             raise InvalidOption(f"{name}: n={opts['n']} in d={d} gives {unknowns:.3g} unknowns, above the declared "
-                                f"limit of {UNKNOWNS_LIMIT:g}; {_RAISE}")
+                                f"limit of {UNKNOWNS_LIMIT:g}; {ALLOW_LARGE_HINT}")
     if callable(getattr(problem, "sde", None)):  # Kolmogorov problems: the SDE's d x d matrices (and copies)
         check_memory(getattr(problem, "name", "problem"), f"d={d} (the SDE's {d} x {d} matrices)",
                      3.0 * d * d * 8, hint="use a smaller d")

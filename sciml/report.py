@@ -36,8 +36,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from . import io
-from .study_plan import StudyError, _digest
-from .study_store import _write_json, load_index
+from .study_spec import StudyError, digest
+from .study_store import load_index, write_json
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ def analyse(out: str | os.PathLike) -> dict[str, Any]:
         fallback = sorted({m for r in configs for m in r["mean"]})
         primary = (common or present or fallback or [None])[0]
         problems.append({
-            "id": _digest(json.loads(key))[:8], "problem": first["problem"],
+            "id": digest(json.loads(key))[:8], "problem": first["problem"],
             "problem_spec": first["problem_spec"], "params": first["params"], "kind": first["kind"],
             "reference": first["reference"], "primary": primary, "focus": focus, "configs": configs,
             "rates": _rates(group, focus),
@@ -327,7 +327,7 @@ def write(out: str | os.PathLike) -> Path:
 
 def _write(out: Path, a: dict[str, Any]) -> Path:
     from . import report_figures as figs
-    _write_json(out / "analysis.json", a)
+    write_json(out / "analysis.json", a)
     (out / "figures").mkdir(exist_ok=True)
     c = a["counts"]
     md = [f"# {a['title']}", ""]

@@ -147,10 +147,10 @@ def _best_runs(out: Path, p: Mapping[str, Any]) -> list[tuple[str, dict[str, Any
     """(label, plot arrays) of the lowest-error run of each solver (by the primary
     metric, or the solver's first metric in the study's focus list it reports)."""
     from . import io
-    from .study_store import _read_summary
+    from .study_store import read_summary
     best: dict[str, tuple[float, str, dict[str, Any]]] = {}
     for cid in p["cells"]:
-        c = _read_summary(out, "cells", cid)  # done and intact (its HDF5 checksum), else None
+        c = read_summary(out, "cells", cid)  # done and intact (its HDF5 checksum), else None
         if c is None:
             continue
         errors = c.get("errors") or {}

@@ -57,7 +57,8 @@ and torch.set_num_threads / numba.set_num_threads where already imported);
 the scheduler at ``scheduler``.  Workers only compute: this process writes
 every file, so the workers of a remote cluster need no shared filesystem.
 
-Modules: :mod:`sciml.study_plan` (file -> validated Plan), :mod:`sciml.study_tasks`
+Modules: :mod:`sciml.study_spec` (reading the file, grids, errors), :mod:`sciml.study_plan`
+(file -> validated Plan), :mod:`sciml.study_tasks`
 (what workers run; the executors), :mod:`sciml.study_store` (the folder's files);
 this module drives them.
 """
@@ -72,12 +73,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from . import io
-from .study_plan import (REFERENCE_SEED, SCHEMA, CellFailed, Plan, StudyError, _Cell, _digest,
-                         declared_rates, plan)
-from .study_store import (_load_reference, _prepare_dir, _read_summary, _save_cell, _save_failure,
-                          _save_reference, _write_index, _write_json, load_index)
-from .study_tasks import (Table, _Dask, _failure, _Inline, _Pool, plot_grid, run_cell_task,
-                          run_reference_task)
+from .study_plan import REFERENCE_SEED, SCHEMA, Cell, Plan, declared_rates, plan
+from .study_spec import CellFailed, StudyError
+from .study_store import (load_index, load_reference, prepare_dir, read_summary, save_cell, save_failure,
+                          save_reference, write_index, write_json)
+from .study_tasks import (DaskExecutor, InlineExecutor, PoolExecutor, Table, failure_record, plot_grid,
+                          run_cell_task, run_reference_task)
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +108,10 @@ class StudyResult:
 
 def _executor(executor: str, workers: int, scheduler: str | None, timeout: float) -> Any:
     if executor == "dask":
-        return _Dask(workers, scheduler, timeout)
+        return DaskExecutor(workers, scheduler, timeout)
     if workers == 1:
-        return _Inline()
-    return _Pool(workers, max(1, (os.cpu_count() or 1) // workers))
+        return InlineExecutor()
+    return PoolExecutor(workers, max(1, (os.cpu_count() or 1) // workers))
 
 
 def run(spec: str | os.PathLike | Mapping[str, Any], *, out: str | os.PathLike,
@@ -142,10 +143,10 @@ def run(spec: str | os.PathLike | Mapping[str, Any], *, out: str | os.PathLike,
                 resolve_device(plan_.spec["device"], cell.solver)
             except SciMLError as exc:
                 raise StudyError(f"{plan_.source}: {exc}") from None
-    _prepare_dir(out, plan_, resume)
+    prepare_dir(out, plan_, resume)
     ex = _executor(executor, workers, scheduler, connect_timeout)
     try:
-        _write_json(out / "study.json", plan_.spec)
+        write_json(out / "study.json", plan_.spec)
         if plan_.text is not None:
             with io.atomic_path(out / "study.toml") as tmp:
                 tmp.write_text(plan_.text)
@@ -171,15 +172,15 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool,
     from .progress import bar
     threads = getattr(ex, "threads", None)
     summaries: dict[str, dict[str, Any]] = {}
-    todo: list[_Cell] = []
+    todo: list[Cell] = []
     for cell in plan_.cells:
-        s = _read_summary(out, "cells", cell.id)
+        s = read_summary(out, "cells", cell.id)
         if s is not None:
             summaries[cell.id] = s
         else:
             todo.append(cell)
     skipped = len(summaries)
-    waiting: dict[str, list[_Cell]] = {}
+    waiting: dict[str, list[Cell]] = {}
     tables: dict[str, dict[str, Any]] = {}
     ready: list[tuple[str, Any]] = []
     for cell in todo:
@@ -188,7 +189,7 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool,
             ready.append(("cell", cell))
             continue
         if job.id not in tables and job.id not in waiting:
-            table = _load_reference(out, job)
+            table = load_reference(out, job)
             if table is not None:
                 tables[job.id] = table
             else:
@@ -201,7 +202,7 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool,
     n_refs = sum(1 for kind, _ in ready if kind == "ref")
     log.info("study %s: %d cells (%d complete), %d references to compute", plan_.source,
              len(plan_.cells), skipped, n_refs)
-    _write_index(out, plan_, summaries)
+    write_index(out, plan_, summaries)
 
     def task_of(kind: str, item: Any) -> tuple[Callable[[Any], Any], dict[str, Any]]:
         if kind == "ref":
@@ -241,7 +242,7 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool,
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except BaseException as exc:  # noqa: BLE001 - a worker died: the cell failed
-                    result = _failure(exc)
+                    result = failure_record(exc)
                     if isinstance(exc, cf.process.BrokenProcessPool) and item.id not in isolated:
                         suspects.append((kind, item))  # maybe only in flight beside the culprit
                         continue
@@ -249,21 +250,21 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool,
                 if kind == "ref":
                     cells = waiting.pop(item.id)
                     if result["status"] == "done":
-                        _save_reference(out, item, result)
+                        save_reference(out, item, result)
                         tables[item.id] = {k: result[k] for k in ("points", "values", "value", "stats", "state")}
                         ready.extend(("cell", c) for c in cells)
                         continue
                     result = dict(result, message=f"reference {item.solver.name!r} failed: {result['message']}")
                     for c in cells:
-                        summaries[c.id] = _save_failure(out, c, result)
+                        summaries[c.id] = save_failure(out, c, result)
                         pbar.update(1)
                     failed += len(cells)
                     bad = cells[0] if cells else None
                 else:
                     if result["status"] == "done":
-                        summaries[item.id] = _save_cell(out, item, result["record"])
+                        summaries[item.id] = save_cell(out, item, result["record"])
                         continue
-                    summaries[item.id] = _save_failure(out, item, result)
+                    summaries[item.id] = save_failure(out, item, result)
                     failed += 1
                     bad = item
                 pbar.set_postfix(failed=failed)
@@ -274,9 +275,9 @@ def _drive(plan_: Plan, out: Path, ex: Any, *, fail_fast: bool, progress: bool,
                                      f"{bad.key['options']}, seed {bad.seed}) failed: {result['error']}: "
                                      f"{result['message']} (--fail-fast)")
             if time.monotonic() - last_index > 5.0:
-                _write_index(out, plan_, summaries)
+                write_index(out, plan_, summaries)
                 last_index = time.monotonic()
     finally:
         pbar.close()
-        _write_index(out, plan_, summaries)
+        write_index(out, plan_, summaries)
     return summaries

@@ -16,7 +16,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from . import io
-from .study_plan import SCHEMA, Plan, StudyError, _Cell, _RefJob, _key_json
+from .study_plan import SCHEMA, Cell, Plan, RefJob
+from .study_spec import StudyError, key_json
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
     """Write JSON to a temporary file and rename it over ``path``.
 
     Not fsynced, unlike io.atomic_path: a killed process cannot leave a partial
@@ -54,7 +55,7 @@ def _plain_json(o: Any) -> Any:
     return str(o)
 
 
-def _read_summary(out: Path, folder: str, cid: str) -> dict[str, Any] | None:
+def read_summary(out: Path, folder: str, cid: str) -> dict[str, Any] | None:
     """The summary of a complete, intact cell (or reference); None otherwise
     (missing, failed, or its HDF5 file missing/truncated/altered)."""
     meta, h5 = out / folder / f"{cid}.json", out / folder / f"{cid}.h5"
@@ -78,10 +79,11 @@ def _read_summary(out: Path, folder: str, cid: str) -> dict[str, Any] | None:
     return summary
 
 
-def _save_reference(out: Path, job: _RefJob, result: dict[str, Any]) -> None:
+def save_reference(out: Path, job: RefJob, result: dict[str, Any]) -> None:
+    """Store a reference job's tabulated result (HDF5) and its summary (JSON) under ``references/``."""
     path = out / "references" / f"{job.id}.h5"
     with io.atomic_h5(path, schema=io.schema("study-reference")) as f:
-        f.attrs["key"] = _key_json(job.key)
+        f.attrs["key"] = key_json(job.key)
         f.attrs["value"] = json.dumps(result["value"])
         f.attrs["stats"] = json.dumps(result["stats"])
         for i, (p, v) in enumerate(zip(result["points"], result["values"])):
@@ -89,13 +91,15 @@ def _save_reference(out: Path, job: _RefJob, result: dict[str, Any]) -> None:
             f.create_dataset(f"values/{i}", data=v)
         for k, v in result["state"].items():
             f.create_dataset(f"state/{k}", data=v)
-    _write_json(out / "references" / f"{job.id}.json",
+    write_json(out / "references" / f"{job.id}.json",
                 {"id": job.id, "status": "done", "key": job.key, "sha256": _sha256(path),
                  "wall_s": result["stats"].get("wall_s")})
 
 
-def _load_reference(out: Path, job: _RefJob) -> dict[str, Any] | None:
-    if _read_summary(out, "references", job.id) is None:
+def load_reference(out: Path, job: RefJob) -> dict[str, Any] | None:
+    """The stored table of a reference job (points, values, value, stats, state), or None when it is
+    missing or damaged (then it is solved again)."""
+    if read_summary(out, "references", job.id) is None:
         return None
     with io.h5_file(out / "references" / f"{job.id}.h5") as f:
         n = len(f["points"]) if "points" in f else 0
@@ -105,7 +109,8 @@ def _load_reference(out: Path, job: _RefJob) -> dict[str, Any] | None:
                 "state": {k: f["state"][k][()] for k in f["state"]} if "state" in f else {}}
 
 
-def _save_cell(out: Path, cell: _Cell, record: Any) -> dict[str, Any]:
+def save_cell(out: Path, cell: Cell, record: Any) -> dict[str, Any]:
+    """Store a finished cell's Record (HDF5, with its SHA-256) and summary (JSON); returns the summary."""
     path = out / "cells" / f"{cell.id}.h5"
     io.save(path, record)
     summary = cell.summary()
@@ -115,15 +120,16 @@ def _save_cell(out: Path, cell: _Cell, record: Any) -> dict[str, Any]:
                    wall_s=js["wall_s"], reference_wall_s=js["reference_wall_s"],
                    plot="study_plot_u" in record.state,
                    finished=_dt.datetime.now(_dt.timezone.utc).isoformat())
-    _write_json(out / "cells" / f"{cell.id}.json", summary)
+    write_json(out / "cells" / f"{cell.id}.json", summary)
     return summary
 
 
-def _save_failure(out: Path, cell: _Cell, failure: dict[str, Any]) -> dict[str, Any]:
+def save_failure(out: Path, cell: Cell, failure: dict[str, Any]) -> dict[str, Any]:
+    """Record a failed cell's error in its summary (JSON, no HDF5 file); returns the summary."""
     summary = cell.summary()
     summary.update({k: failure[k] for k in ("status", "error", "message", "traceback")})
     (out / "cells" / f"{cell.id}.h5").unlink(missing_ok=True)
-    _write_json(out / "cells" / f"{cell.id}.json", summary)
+    write_json(out / "cells" / f"{cell.id}.json", summary)
     return summary
 
 
@@ -141,9 +147,11 @@ def load_index(out: str | os.PathLike) -> dict[str, Any]:
     return index
 
 
-def _write_index(out: Path, plan_: Plan, summaries: dict[str, dict[str, Any]]) -> None:
+def write_index(out: Path, plan_: Plan, summaries: dict[str, dict[str, Any]]) -> None:
+    """Write ``index.json``: the spec, the counts by status and every cell's summary (pending
+    cells from the plan)."""
     cells = [summaries.get(c.id) or c.summary() for c in plan_.cells]
-    _write_json(out / "index.json", {"schema": SCHEMA, "spec": plan_.spec, "source": plan_.source,
+    write_json(out / "index.json", {"schema": SCHEMA, "spec": plan_.spec, "source": plan_.source,
                                      "updated": _dt.datetime.now(_dt.timezone.utc).isoformat(),
                                      "counts": _counts(cells), "cells": cells})
 
@@ -155,7 +163,9 @@ def _counts(cells: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return out
 
 
-def _prepare_dir(out: Path, plan_: Plan, resume: bool) -> None:
+def prepare_dir(out: Path, plan_: Plan, resume: bool) -> None:
+    """Create (or check) the study folder: writable, leftovers of killed writes removed, and
+    with ``resume`` the stored spec equal to the plan's."""
     if out.exists() and not out.is_dir():
         raise StudyError(f"--out {out} exists and is not a directory")
     try:

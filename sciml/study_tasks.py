@@ -10,7 +10,6 @@ import json
 import logging
 import multiprocessing
 import os
-import sys
 import traceback
 from typing import Any, Callable, Iterable
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from . import io
 from .core import InvalidOption, MissingDependency, Problem, Solution, Solver
-from .study_plan import StudyError
+from .study_spec import StudyError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +91,8 @@ def _reference_solution(table: dict[str, Any]) -> Solution:
     return Solution(fn=fn, value=table["value"], stats=dict(table["stats"]), state=dict(table["state"]))
 
 
-def _failure(exc: BaseException) -> dict[str, Any]:
+def failure_record(exc: BaseException) -> dict[str, Any]:
+    """The summary fields of a failed task: status, error class, message and the traceback's end."""
     tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {"status": "failed", "error": type(exc).__name__, "message": str(exc) or repr(exc),
             "traceback": "".join(tb[-6:])}
@@ -119,7 +119,7 @@ def run_reference_task(task: dict[str, Any]) -> dict[str, Any]:
         return {"status": "done", "points": points, "values": values, "value": value,
                 "stats": json.loads(io._json(stats)), "state": state}
     except Exception as exc:  # noqa: BLE001 - recorded, the study goes on
-        return _failure(exc)
+        return failure_record(exc)
 
 
 class _Capture:
@@ -170,7 +170,7 @@ def run_cell_task(task: dict[str, Any]) -> dict[str, Any]:
         rec.state = {**rec.state, **_plot_state(problem, cap.solution, ref)}
         return {"status": "done", "record": rec}
     except Exception as exc:  # noqa: BLE001 - recorded, the study goes on
-        return _failure(exc)
+        return failure_record(exc)
 
 
 # ================================================================ executors
@@ -218,7 +218,7 @@ def _init_worker(threads: int | None, parent: int | None = None) -> None:
     _limit_threads(threads)
 
 
-class _Inline:
+class InlineExecutor:
     """One worker: run in this process when the task is submitted."""
 
     capacity = 1
@@ -238,7 +238,7 @@ class _Inline:
         pass
 
 
-class _Pool:
+class PoolExecutor:
     """A process pool; a worker that dies (segfault, out of memory) fails the cells
     in flight (BrokenProcessPool) and the pool is started again for the rest."""
 
@@ -292,7 +292,10 @@ def _close_failed_client(exc: BaseException, client_type: type) -> None:
         tb = tb.tb_next
 
 
-class _Dask:
+class DaskExecutor:
+    """A dask.distributed client: a local cluster of ``workers`` processes, or the
+    ``scheduler`` at an address (connected within ``timeout`` seconds)."""
+
     def __init__(self, workers: int, scheduler: str | None, timeout: float) -> None:
         try:
             import distributed

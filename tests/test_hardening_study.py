@@ -165,7 +165,7 @@ def test_report_in_a_read_only_folder(finished, capsys, monkeypatch):
 
     def refuse(path, obj):  # what a read-only folder does (root, who runs CI here, writes anywhere)
         raise PermissionError(13, "Permission denied", str(path))
-    monkeypatch.setattr(report, "_write_json", refuse)
+    monkeypatch.setattr(report, "write_json", refuse)
     rc, err = run_cli(capsys, "report", out)  # PermissionError traceback before
     assert rc == 2 and "cannot write the report into" in one_line(err) and "Permission denied" in err
 

@@ -97,12 +97,12 @@ class Spectral(Solver):
     def check_sizes(self, problem: Problem, *, allow_large: bool = False) -> None:
         """RK4 steps (t1 - t0) / dt against the declared iteration limit, before any work
         (dt=1e-12 ran for hours)."""
-        from ..limits import _RAISE, COUNT_LIMIT
+        from ..limits import ALLOW_LARGE_HINT, COUNT_LIMIT
         steps = (problem.t1 - problem.t0) / self.dt
         if steps > COUNT_LIMIT and not allow_large:
             raise InvalidOption(f"{self.name}: dt={self.dt!r} from t0={problem.t0!r} to t1={problem.t1!r} is "
                                 f"{steps:.3g} RK4 steps, above the declared limit of {COUNT_LIMIT:g} iterations; "
-                                f"{_RAISE}")
+                                f"{ALLOW_LARGE_HINT}")
 
     def operator(self, problem: Problem):
         """The collision operator (operators.collision.MaxwellCollision) on this grid."""
