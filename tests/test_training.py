@@ -129,3 +129,18 @@ def test_compile_on_cpu_gives_the_same_outputs():
     x = torch.randn(5, 3, dtype=torch.float64)
     # the same float64 operations, fused: agreement to rounding
     np.testing.assert_allclose(fast(x).detach().numpy(), net(x).detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.slow
+def test_compile_option_trains_to_the_same_numbers(tmp_path):
+    from problems.operator_data import OperatorData
+    from sciml.solvers.operator_learning import DeepONet
+    a = np.random.default_rng(0).standard_normal((48, 16))
+    np.savez(tmp_path / "pairs.npz", a=a, u=np.cumsum(a, axis=1) / 16)
+    p = OperatorData(data=str(tmp_path / "pairs.npz"), n_train=40, n_test=8)
+    opts = dict(epochs=2, batch=8, width=8, p=4, sensor_stride=2, dtype="float64")
+    plain = DeepONet(**opts).solve(p, seed=0)
+    fast = DeepONet(**opts, compile=True).solve(p, seed=0)
+    # the same float64 arithmetic, fused by the compiler: rounding only
+    np.testing.assert_allclose(fast.stats["loss_history"], plain.stats["loss_history"], rtol=1e-10)
+    np.testing.assert_allclose(fast.state["u_pred"], plain.state["u_pred"], rtol=1e-8, atol=1e-12)
