@@ -92,8 +92,9 @@ class KineticProblem(Problem):
         """Every homogeneous Boltzmann problem: an initial density on a velocity box."""
         return frozenset({self.name, "boltzmann-homogeneous"})
 
-    def _validate_common(self) -> None:
-        """The check relating two fields (the others are declared on the fields): t1 > t0."""
+    def _check_common(self) -> None:
+        """The check relating two fields (the others are declared on the fields): t1 > t0
+        (named like the other families' helper, so that --help shows it)."""
         check_range(self, "t1", self.t1, lo=self.t0, lo_open=True)
 
     @property
@@ -135,7 +136,7 @@ class BoltzmannBKW(KineticProblem):
     default_reference = "exact"
 
     def __post_init__(self) -> None:
-        self._validate_common()
+        self._check_common()
         if self.dim == 3 and self.t0 < BKW3_T_MIN:
             raise InvalidProblem(f"{self.name}: t0={self.t0!r} is out of range for dim=3; the BKW "
                                  f"solution is non-negative only for t >= 6 ln(5/2) = {BKW3_T_MIN:.6f}")
@@ -194,7 +195,7 @@ class BoltzmannBimodal(KineticProblem):
     weight: float = opt(0.5, lo=0.0, hi=1.0)        # w: mass of the left bump
 
     def __post_init__(self) -> None:
-        self._validate_common()
+        self._check_common()
 
     def _centres(self) -> tuple[np.ndarray, np.ndarray]:
         e1 = np.zeros(self.dim)
@@ -270,7 +271,7 @@ class Boltzmann(KineticProblem):
     n_check: int = opt(0, lo=0, hi=512)  # 0: 128 (dim 2), 48 (dim 3)
 
     def __post_init__(self) -> None:
-        self._validate_common()
+        self._check_common()
         if not callable(self.f0):
             raise InvalidProblem(f"{self.name}: f0={self.f0!r} is not a function; expected f0(v, xp) "
                                  "with component-first v of shape (dim, ...)")
