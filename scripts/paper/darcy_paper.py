@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         io.save(args.out / f"{name}.h5", rec)
         curve = rec.stats.get("curve")
         line = {"solver": name, "options": rec.options, "errors": rec.errors,
-                "params": rec.stats.get("params"), "epochs_run": rec.stats.get("epochs_run"),
+                "params": rec.stats.get("parameters"), "epochs_run": rec.stats.get("epochs_run"),
                 "train_s": rec.stats.get("train_s"), "wall_s": rec.wall_s,
                 "curve": np.asarray(curve).tolist() if curve is not None else None}
         print(json.dumps(line), flush=True)
