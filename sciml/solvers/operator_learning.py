@@ -24,6 +24,11 @@ trunk and U-Net.  Conventions shared by the three:
   error-vs-time curve (it is never used to select a model);
 * ``threads``: torch intra-op threads during the solve (0: leave torch's
   setting; restored afterwards);
+* ``precision`` (``bf16``/``fp16`` autocast on CUDA) and ``compile``
+  (``torch.compile`` for training): :class:`sciml.training.AcceleratorOptions`;
+* under ``torchrun`` every rank draws the same epoch permutation and trains
+  on its share of each batch (DistributedDataParallel); rank 0 writes the
+  checkpoint;
 * ``checkpoint=PATH`` writes the trained model with its configuration
   (:func:`sciml.io.save_checkpoint`); ``load=PATH`` skips training and uses
   that model (:func:`load_operator`): the predictions are identical.
