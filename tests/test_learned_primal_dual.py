@@ -189,7 +189,7 @@ def test_checkpoint_reused_and_mismatch_is_clear(trained):
 
 # ---------------------------------------------------------------- bad input
 @pytest.mark.parametrize("key, value", [("n_iter", 0), ("width", 0), ("lr", -1.0), ("clip", 0.0),
-                                        ("steps", 0), ("n_primal", 0)])
+                                        ("steps", 0), ("n_primal", 0), ("validations", 5000)])
 def test_bad_options(key, value):
     with pytest.raises(InvalidOption, match=f"{key}"):
         registry.make_solver("learned-primal-dual", **{key: value})

@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core import DataError, Problem, Solution, Solver, SolverDiverged, opt
+from ..core import DataError, InvalidOption, Problem, Solution, Solver, SolverDiverged, opt
 from ..progress import bar
 
 log = logging.getLogger(__name__)
@@ -260,6 +260,11 @@ class LearnedPrimalDual(Solver):
     val_size: int = opt(16, lo=1)
     data_seed: int = opt(7, lo=0)
     threads: int = opt(1, lo=1, hi=4096)
+
+    def __post_init__(self) -> None:
+        if self.validations > self.steps:
+            raise InvalidOption(f"{self.name}: validations={self.validations} exceeds steps={self.steps}; "
+                                "allowed: at most one validation per step (validations <= steps)")
 
     # ------------------------------------------------------------- config
     def model_config(self, problem: Problem) -> dict[str, Any]:
