@@ -132,22 +132,16 @@ def is_tuple_type(tp: Any) -> bool:
 
 
 def coerce(tp: Any, v: Any) -> Any:
-    """TOML integers for float fields (and 1e3 for int fields), lists for tuples:
-    the same instance must hash to the same cell whatever the spelling."""
-    args = typing.get_args(tp)
-    if is_union(tp):
-        if v is None:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return coerce(inner[0], v) if len(inner) == 1 else v
-    if tp is float and isinstance(v, int) and not isinstance(v, bool):
-        return float(v)
-    if tp is int and isinstance(v, float) and v.is_integer():
-        return int(v)
-    if typing.get_origin(tp) is tuple and isinstance(v, list):
-        elem = args[0] if args else Any
-        return tuple(coerce(elem, x) for x in v)
-    return v
+    """A study file's value as a value of the field's type, by the one rule of
+    :func:`sciml.options.coerce_value` (TOML integers for float fields, 1e3 for
+    int fields, lists for tuples): the same instance must hash to the same cell
+    whatever the spelling.  A value that does not fit is passed on unchanged, so
+    that the class's own validation names it."""
+    from .options import coerce_value
+    try:
+        return coerce_value(tp, v)
+    except ValueError:
+        return v
 
 
 def grid(cls: type, values: Any, what: str, where: Callable[[str | None], str]) -> list[dict[str, Any]]:
