@@ -9,6 +9,7 @@ import argparse
 import inspect
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -211,6 +212,8 @@ def _cmd_solve(args: argparse.Namespace) -> int:
                    allow_large=args.allow_large)
     if loading.is_user_spec(args.problem):
         rec.problem = args.problem   # the user's own problem, as they named it
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun every rank trained its share; rank 0 writes and prints
     if out is not None:
         io.save(out, rec)
     if args.json:

@@ -58,3 +58,22 @@ def test_batch_must_divide():
     assert local_slice(64, World(1, 2), solver="s") == slice(32, 64)
     with pytest.raises(InvalidOption, match="batch=63 is not divisible by the world size 2"):
         local_slice(63, World(0, 2), solver="s")
+
+
+def test_sciml_solve_under_torchrun_writes_once(tmp_path):
+    """`torchrun -m sciml.cli solve ...`: both ranks train (the loss is the
+    global batch's), rank 0 alone prints the JSON line and writes the file."""
+    import json
+    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    env["OMP_NUM_THREADS"] = "1"
+    out = tmp_path / "run.h5"
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "sciml.cli", "solve", "heat", "-p", "d=2", "--solver", "deep-kolmogorov",
+                        "-o", "steps=10", "-o", "batch=32", "-o", "width=8", "--json", "--quiet",
+                        "--out", str(out)], capture_output=True, text=True, env=env, cwd=HERE.parent, timeout=600)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, r.stdout
+    rec = json.loads(lines[0])
+    assert rec["solver"] == "deep-kolmogorov" and np.isfinite(rec["errors"]["rel_l2"])
+    assert out.exists() and not list(tmp_path.glob("*.tmp*"))
