@@ -13,24 +13,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("sciml", "problems", "operators")
+from project_modules import PACKAGES, ROOT, module_files  # noqa: E402
 
 
-# ------------------------------------------------------------------ the modules
-def _module_files() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the project's packages."""
-    out: dict[str, Path] = {}
-    for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            out[".".join(parts)] = path
-    return out
-
-
-MODULES = _module_files()
+MODULES = module_files()
 
 
 def _is_package(name: str) -> bool:

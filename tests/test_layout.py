@@ -13,23 +13,10 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("sciml", "problems", "operators")
+from project_modules import module_files  # noqa: E402
 
 
-def _modules() -> dict[str, Path]:
-    """Dotted module name -> file, for every module of the project's packages."""
-    out: dict[str, Path] = {}
-    for pkg in PACKAGES:
-        for path in sorted((ROOT / pkg).rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            out[".".join(parts)] = path
-    return out
-
-
-MODULES = _modules()
+MODULES = module_files()
 
 
 def _private(name: str) -> bool:
