@@ -320,11 +320,14 @@ def fan_backproject(pq, cb, sb, wa, R, up0, dup, h, n, out):  # pragma: no cover
         b = job // n
         i = job % n
         y = -1.0 + (i + 0.5) * h
-        ly = np.empty(na)
-        uy = np.empty(na)
+        ly = np.empty(na, dtype=cb.dtype)
+        uy = np.empty(na, dtype=cb.dtype)
+        wr = np.empty(na, dtype=cb.dtype)
         for a in range(na):
             ly[a] = R - y * sb[a]
-            uy[a] = y * cb[a]
+            uy[a] = (y * cb[a]) * cu
+            wr[a] = wa[a] * R * R
+        ssb = sb * cu
         flat = pq[b].ravel()
         for j in range(n):
             x = -1.0 + (j + 0.5) * h
@@ -332,12 +335,12 @@ def fan_backproject(pq, cb, sb, wa, R, up0, dup, h, n, out):  # pragma: no cover
             aw = 0.0
             for a in range(na):
                 iL = 1.0 / (ly[a] - x * cb[a])
-                kf = (uy[a] - x * sb[a]) * cu * iL + c0
+                kf = (uy[a] - x * ssb[a]) * iL + c0
                 kf = min(max(kf, lo_pos), hi_pos)
                 k0 = np.floor(kf)
                 fr = kf - k0
                 idx = np.uint64(k0 + aw)
                 aw += w
                 q0 = flat[idx]
-                acc += wa[a] * iL * iL * (q0 + fr * (flat[idx + np.uint64(1)] - q0))
-            out[b, i, j] = acc * (R * R)
+                acc += wr[a] * iL * iL * (q0 + fr * (flat[idx + np.uint64(1)] - q0))
+            out[b, i, j] = acc

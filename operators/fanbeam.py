@@ -360,11 +360,29 @@ def parker_weights(geometry: FanGeometry) -> np.ndarray:
     return np.clip(np.nan_to_num(w), 0.0, 1.0)
 
 
-def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
-    """Filtered back-projection for the flat-detector fan beam (see the module docstring)."""
+#: views back-projected per measured view in :func:`fan_fbp` (midpoint grids)
+VIEW_UPSAMPLING = 2
+
+
+def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0,
+            view_upsampling: int = VIEW_UPSAMPLING) -> np.ndarray:
+    """Filtered back-projection for the flat-detector fan beam (see the module docstring).
+
+    On the midpoint grid of source angles the filtered projections are interpolated linearly
+    between neighbouring views (at fixed detector position; periodic for a full scan) to
+    ``view_upsampling`` times as many views before the back-projection: fan data are
+    under-sampled in angle long before they are in u (a view covers a point from a different
+    distance each time), and the interpolated views remove most of the streaks that
+    under-sampling leaves (disk of radius 1/2 centred at (0.2, 0.1), n = 256, 180 views over
+    360 degrees, relative L2 error inside r < 0.9: 0.050 with 1, 0.030 with 2, 0.027 with 3;
+    at 360 views 0.028 with 1, 0.024 with 2).  Explicit angles are back-projected as measured.
+    The back-projection runs in the input's dtype (float32 or float64)."""
     g = radon.geometry
-    sino = np.asarray(sino, dtype=np.float64)
+    sino = np.asarray(sino)
+    dtype = np.float32 if sino.dtype == np.float32 else np.float64
     g.check_sino(sino)
+    if int(view_upsampling) != view_upsampling or view_upsampling < 1:
+        raise InvalidOption(f"fan FBP: view_upsampling={view_upsampling!r} must be an integer >= 1")
     dbeta = _angle_steps(g)
     R, M = g.source_distance, g.magnification
     up = g.u / M  # the virtual detector through the centre
@@ -378,12 +396,33 @@ def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequenc
         radon._responses["redundancy"] = (pre * (np.full(g.sino_shape, 0.5) if g.theta_values
                                                  else parker_weights(g)))
     q = filter_padded(sino * radon._responses["redundancy"], radon._responses[key])[..., :g.n_det]
+    beta = g.beta
+    if view_upsampling > 1 and not g.theta_values and g.angles > 1:
+        q, beta, dbeta = _upsample_views(q, g, int(view_upsampling))
     # back-projection with weight 1 / U^2, U = L / R, at u' = R (x . e_u) / L (Numba kernel)
     from . import _radon_numba as k
-    pq = _fan_bordered(q, np.float64)
-    out = np.empty((pq.shape[0], g.n, g.n))
-    k.fan_backproject(pq, np.cos(g.beta), np.sin(g.beta), dbeta, R, float(up[0]), dup, g.h, g.n, out)
+    pq = _fan_bordered(q, dtype)
+    out = np.empty((pq.shape[0], g.n, g.n), dtype=dtype)
+    k.fan_backproject(pq, np.cos(beta).astype(dtype), np.sin(beta).astype(dtype), dbeta.astype(dtype), dtype(R),
+                      dtype(up[0]), dtype(dup), dtype(g.h), g.n, out)
     return out[0] if sino.ndim == 2 else out
+
+
+def _upsample_views(q: np.ndarray, g: FanGeometry, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q at f A views, their angles, their steps): view j of the finer midpoint grid sits at
+    (j + 1/2) / f - 1/2 in units of the measured views; q there is the linear interpolation of
+    its two neighbours (periodic for a full scan, the end view repeated for a short one)."""
+    A = g.angles
+    step = math.radians(g.angle_range) / A
+    pos = (np.arange(f * A) + 0.5) / f - 0.5
+    a0 = np.floor(pos).astype(int)
+    fr = pos - a0
+    if g.angle_range >= 360.0 - 1e-9:
+        i0, i1 = a0 % A, (a0 + 1) % A
+    else:
+        i0, i1 = np.clip(a0, 0, A - 1), np.clip(a0 + 1, 0, A - 1)
+    q = q[..., i0, :] * (1.0 - fr)[:, None] + q[..., i1, :] * fr[:, None]
+    return q, (pos + 0.5) * step, np.full(f * A, step / f)
 
 
 def _angle_steps(g: FanGeometry) -> np.ndarray:
