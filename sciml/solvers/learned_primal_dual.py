@@ -2,9 +2,9 @@
 
 The network unrolls ``n_iter`` iterations of a primal-dual scheme in which
 both proximal steps are replaced by small CNNs, with the forward operator K
-and its adjoint applied inside (the torch Joseph projector of
-:mod:`operators.radon_torch`, parallel or fan beam, scaled by its operator
-norm so that ||K|| = 1).  With a primal memory f (``n_primal`` images) and a
+and its adjoint applied inside (the Joseph matrix of the torch projectors,
+parallel or fan beam, held as CSR matrices by :class:`SparseProjector`,
+scaled by its operator norm so that ||K|| = 1).  With a primal memory f (``n_primal`` images) and a
 dual memory h (``n_dual`` sinograms), both starting at zero::
 
     for i in 1..n_iter:
@@ -22,8 +22,9 @@ and the gradient norm clipped at ``clip`` (the paper's recipe).
 Training data: as ``fbp-unet``: the train split and the first ``val_size``
 images of the val split of a ``sciml data ct-ellipses`` file (option
 ``data``), or ``train_size`` + ``val_size`` ellipse phantoms simulated for
-the problem's geometry and noise (dataset seed ``data_seed``).  The validation PSNR is measured ``validations`` times
-during training and the best weights are kept.  Checkpoints (option
+the problem's geometry and noise (dataset seed ``data_seed``).  The
+validation PSNR is measured ``validations`` times during training and the
+best weights are kept.  Checkpoints (option
 ``checkpoint``) hold the weights, the operator norm and the configuration;
 one that matches is loaded, not retrained; one made for another geometry or
 other options is a DataError naming the difference (``retrain=true``
@@ -34,8 +35,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import warnings
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
