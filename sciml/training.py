@@ -13,7 +13,8 @@ steps (validation, model selection, a time limit, logging) goes in
 One step, in this order: set the learning rate (``lr_at``), compute the loss
 (under ``torch.autocast`` for bf16/fp16), clear the gradients, back-propagate
 (scaled for fp16), average the gradients over the ranks (``average_gradients``;
-a module wrapped in DistributedDataParallel averages its own), take the
+a module wrapped in DistributedDataParallel averages its own), clip their
+norm (``clip_grad_norm``), take the
 optimiser step, step the schedule every ``schedule_every`` steps, record the
 loss (averaged over the ranks), check it, call ``after_step``.
 """
@@ -128,7 +129,8 @@ def train(params: Iterable[Any], loss_fn: Callable[[int], Any], *, steps: int, l
           after_step: Callable[[int, float], bool | None] | None = None,
           progress: Any = False, desc: str = "", step_base: int = 0,
           world: Any = None, average_gradients: bool = False,
-          precision: str = "fp32", device: Any = "cpu", loss_limit: float = 1e12) -> TrainRecord:
+          precision: str = "fp32", device: Any = "cpu", loss_limit: float = 1e12,
+          clip_grad_norm: float | None = None) -> TrainRecord:
     """Minimise ``loss_fn`` over ``params`` for ``steps`` optimiser steps.
 
     ``params``: the tensors trained (a module's ``parameters()``, or a list).
@@ -148,6 +150,9 @@ def train(params: Iterable[Any], loss_fn: Callable[[int], Any], *, steps: int, l
     pass.  ``precision``: ``fp32``, or ``bf16``/``fp16`` autocast on CUDA
     (fp16 with a gradient scaler).  A loss that is not finite or exceeds
     ``loss_limit`` raises :class:`~sciml.core.SolverDiverged`.
+    ``clip_grad_norm``: the gradient of ``params`` is rescaled to at most this
+    Euclidean norm before each Adam step (after averaging over the ranks and
+    unscaling).
     """
     import torch
     from . import distributed as D
@@ -201,10 +206,13 @@ def train(params: Iterable[Any], loss_fn: Callable[[int], Any], *, steps: int, l
                     scaler.scale(loss).backward()
                 else:
                     loss.backward()
-                if reduce:
+                if reduce or clip_grad_norm is not None:
                     if scaler is not None:
                         scaler.unscale_(opt)
-                    _average_gradients(params, world)
+                    if reduce:
+                        _average_gradients(params, world)
+                    if clip_grad_norm is not None:
+                        torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
                 if scaler is not None:
                     scaler.step(opt)
                     scaler.update()

@@ -446,25 +446,14 @@ class LearnedPrimalDual(Solver):
 def _fit(net: Any, loss_fn: Callable[[int], Any], *, steps: int, lr: float, clip: float, solver: str,
          after_step: Callable[[int, float], Any], progress: bool, device: Any) -> Any:
     """Adam (beta2 = 0.99), cosine annealing to zero, gradient norm clipped at ``clip``,
-    through the one training loop (:func:`sciml.training.train`).
-
-    The loop has no clipping argument: the clipping runs as an optimiser
-    step pre-hook registered when the schedule is built (after the backward
-    pass, before the step, on the full gradient)."""
+    through the one training loop (:func:`sciml.training.train`)."""
     import torch
     from ..training import train
-    params = list(net.parameters())
-
-    def clip_gradients(*_: Any) -> None:
-        torch.nn.utils.clip_grad_norm_(params, clip)
-
-    def schedule(optimizer: Any) -> Any:
-        optimizer.register_step_pre_hook(clip_gradients)
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=0.0)
-
-    return train(params, loss_fn, steps=steps, lr=lr, solver=solver, optimizer="adam",
-                 optimizer_options={"betas": (0.9, 0.99)}, schedule=schedule, after_step=after_step,
-                 progress=progress, desc=f"{solver} train", device=device)
+    return train(list(net.parameters()), loss_fn, steps=steps, lr=lr, solver=solver, optimizer="adam",
+                 optimizer_options={"betas": (0.9, 0.99)},
+                 schedule=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.0),
+                 after_step=after_step, clip_grad_norm=clip, progress=progress, desc=f"{solver} train",
+                 device=device)
 
 
 def _mean_psnr(images: np.ndarray, truths: np.ndarray) -> float:
