@@ -304,6 +304,11 @@ class TorchFanRadon:
         self.geometry = geometry
         self._rays = TorchRadon(geometry.ray_geometry(), device=device, dtype=dtype)  # type: ignore[arg-type]
 
+    def matrix(self):
+        """The projection matrix K, (A * D, n * n) torch sparse COO, rows (angle, detector)
+        row-major: see :meth:`operators.radon_torch.TorchRadon.matrix`."""
+        return self._rays.matrix()
+
     def forward(self, x):
         g = self.geometry
         if tuple(x.shape[-2:]) != g.image_shape:

@@ -70,6 +70,22 @@ class TorchRadon:
         weight = (torch.stack(wts, -1) * scale).to(self.device, self.dtype)
         return index, weight
 
+    def matrix(self):
+        """The projection matrix K as a coalesced torch sparse COO tensor of shape
+        (rays, pixels) = (A * D, n * n), rows and columns row-major (angle then
+        detector; image row then column), in this operator's dtype and on its
+        device; the zero weights of rays leaving the image are dropped.
+        ``forward`` is ``K @ x`` and ``adjoint`` is ``K^T @ y`` (same weights)."""
+        import torch
+        g = self.geometry
+        index = self._index.reshape(-1).long()   # (A, D, n, 2) pixel indices, row-major per ray
+        weight = self._weight.reshape(-1)
+        n_rays, n_pix = g.angles * g.n_det, g.n * g.n
+        rows = torch.arange(n_rays, device=index.device).repeat_interleave(index.numel() // n_rays)
+        keep = weight != 0
+        return torch.sparse_coo_tensor(torch.stack([rows[keep], index[keep]]), weight[keep], (n_rays, n_pix),
+                                       check_invariants=True).coalesce()
+
     def _chunks(self, batch: int):
         g = self.geometry
         per_angle = max(1, batch) * g.n_det * g.n * 2

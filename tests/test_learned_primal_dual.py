@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from operators.radon import fbp, projector  # noqa: E402
 from problems.tomography import CT  # noqa: E402
 from sciml import registry  # noqa: E402
+from ct_learning_checks import check_checkpoint_reused  # noqa: E402
 from sciml.cli import main  # noqa: E402
 from sciml.core import DataError, InvalidOption  # noqa: E402
 from sciml.metrics import psnr  # noqa: E402
@@ -50,10 +51,14 @@ def test_sparse_projector_is_the_torch_radon_matrix(problem):
     """The CSR operator the network applies equals the torch projector (forward and
     adjoint) to rounding, and its adjoint identity holds in float64."""
     from operators.fanbeam import TorchFanRadon
+    from operators.radon_sparse import SparseProjector
     from operators.radon_torch import TorchRadon
     g = problem.geometry()
     ref = (TorchFanRadon if problem.beam == "fan" else TorchRadon)(g)
-    op = torch_operator(g, dtype="float64")
+    K = ref.matrix()  # the public sparse matrix: (rays, pixels), no stored zeros
+    assert tuple(K.shape) == (g.angles * g.n_det, g.n * g.n) and bool((K.values() != 0).all())
+    op = SparseProjector(ref, dtype="float64")
+    assert op.nnz == K._nnz()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(2, *g.image_shape, generator=gen, dtype=torch.float64)
     y = torch.randn(2, *g.sino_shape, generator=gen, dtype=torch.float64)
@@ -175,12 +180,7 @@ def test_beats_fbp_on_held_out_images(trained):
 
 def test_checkpoint_reused_and_mismatch_is_clear(trained):
     solver, model, ckpt = trained
-    p = CT(**GEOM, seed=3)
-    again = solver.model(p)
-    assert again.stats.get("loaded_from") == str(ckpt)
-    assert np.allclose(again.reconstruct(p.sinogram()), model.reconstruct(p.sinogram()), atol=1e-6)
-    sol = solver.solve(p)
-    assert sol.state["image"].shape == (32, 32) and sol.stats["loaded_from"] == str(ckpt)
+    check_checkpoint_reused(solver, model, ckpt, CT(**GEOM, seed=3))
     with pytest.raises(DataError, match=r"another geometry: angles 10 \(checkpoint\) vs 12"):
         solver.model(CT(n=32, angles=12, phantom="ellipses"))
     with pytest.raises(DataError, match=r"other options: n_iter=4 \(checkpoint\) vs 3"):

@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
+from ct_learning_checks import check_checkpoint_reused  # noqa: E402
 from operators.radon import Radon, fbp  # noqa: E402
 from problems.tomography import CT  # noqa: E402
 from sciml import registry  # noqa: E402
@@ -66,12 +67,7 @@ def test_unet_reaches_the_2db_target(trained):
 
 def test_checkpoint_reused_not_retrained(trained):
     solver, model, ckpt = trained
-    p = CT(**GEOM, seed=3)
-    again = solver.model(p)
-    assert again.stats.get("loaded_from") == str(ckpt)
-    assert np.allclose(again.reconstruct(p.sinogram()), model.reconstruct(p.sinogram()), atol=1e-6)
-    sol = solver.solve(p)
-    assert sol.state["image"].shape == (64, 64) and sol.stats["loaded_from"] == str(ckpt)
+    check_checkpoint_reused(solver, model, ckpt, CT(**GEOM, seed=3))
 
 
 def test_checkpoint_geometry_mismatch_is_clear(trained, capsys):

@@ -3,7 +3,7 @@
 The network unrolls ``n_iter`` iterations of a primal-dual scheme in which
 both proximal steps are replaced by small CNNs, with the forward operator K
 and its adjoint applied inside (the Joseph matrix of the torch projectors,
-parallel or fan beam, held as CSR matrices by :class:`SparseProjector`,
+parallel or fan beam, held as CSR matrices by :class:`operators.radon_sparse.SparseProjector`,
 scaled by its operator norm so that ||K|| = 1).  With a primal memory f (``n_primal`` images) and a
 dual memory h (``n_dual`` sinograms), both starting at zero::
 
@@ -32,23 +32,21 @@ overwrites it).
 """
 from __future__ import annotations
 
-import functools
 import logging
-import math
 import time
-import warnings
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
-from ..core import DataError, InvalidOption, Problem, Solution, Solver, SolverDiverged, opt
-from ..progress import bar
+from operators.radon_sparse import SparseProjector, sparse_projector
+
+from ..core import DataError, InvalidOption, Problem, Solver, opt
+from .ct_learning import CTLearning, CTModel, Selection, apply_batched, mean_psnr, training_data
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LearnedPrimalDual", "PrimalDualModel", "SparseProjector", "build_primal_dual_net", "torch_operator"]
+__all__ = ["LearnedPrimalDual", "PrimalDualModel", "build_primal_dual_net", "operator_norm", "torch_operator"]
 
 # options that change the trained weights (checked against a checkpoint)
 _MODEL_KEYS = ("n_iter", "n_primal", "n_dual", "width", "steps", "batch_size", "lr", "clip",
@@ -57,84 +55,10 @@ _NORM_ITERATIONS = 100
 
 
 # ------------------------------------------------------------------ network
-def torch_operator(geometry: Any, device: Any = "cpu", dtype: str = "float32") -> "SparseProjector":
-    """The Joseph projector of ``geometry`` (parallel :class:`operators.radon.Geometry`
-    or :class:`operators.fanbeam.FanGeometry`) as a :class:`SparseProjector`."""
-    from operators.fanbeam import FanGeometry, TorchFanRadon
-    from operators.radon_torch import TorchRadon
-    cls = TorchFanRadon if isinstance(geometry, FanGeometry) else TorchRadon
-    return SparseProjector(cls(geometry, device="cpu", dtype="float64"), device=device, dtype=dtype)
-
-
-class SparseProjector:
-    """The matrix of a torch projector (:class:`operators.radon_torch.TorchRadon`
-    or :class:`operators.fanbeam.TorchFanRadon`) held twice in CSR form, K and
-    K^T, so that ``forward`` and ``adjoint`` are each one sparse-dense product.
-
-    Same matrix, same results (to rounding) as the projector's own forward
-    and adjoint; its adjoint is a scatter-add, about 50x slower than the CSR
-    product at 128^2 / 30 angles on one thread, and the network applies it
-    20 times per pass (plus as many in the backward pass).  Each product is
-    an autograd function whose derivative is the other product.
-    """
-
-    def __init__(self, op: Any, device: Any = "cpu", dtype: str = "float32") -> None:
-        import torch
-        from ..torch_utils import torch_dtype
-        self.geometry = op.geometry
-        rays = getattr(op, "_rays", op)          # the fan beam is a TorchRadon over its rays
-        index = rays._index.reshape(-1).long()   # (rays, n, 2) pixel indices, row-major per ray
-        weight = rays._weight.reshape(-1).to(torch.float64)
-        n_rays = int(np.prod(self.geometry.sino_shape))
-        n_pix = int(np.prod(self.geometry.image_shape))
-        rows = torch.arange(n_rays).repeat_interleave(index.numel() // n_rays)
-        keep = weight != 0
-        coo = torch.sparse_coo_tensor(torch.stack([rows[keep], index[keep]]), weight[keep], (n_rays, n_pix),
-                                      check_invariants=True).coalesce()
-        dt = torch_dtype(dtype)
-        with warnings.catch_warnings():  # "sparse CSR support is in beta": the product is all we use
-            warnings.simplefilter("ignore", UserWarning)
-            self._K = coo.to_sparse_csr().to(device=device, dtype=dt)
-            self._KT = coo.t().coalesce().to_sparse_csr().to(device=device, dtype=dt)
-        self.nnz = int(coo._nnz())
-
-    @staticmethod
-    def _product(M: Any, MT: Any, x: Any, n_in: int) -> Any:
-        cols = x.reshape(-1, n_in).t().contiguous()
-        return _csr_product().apply(cols, M, MT).t()
-
-    def forward(self, x: Any) -> Any:
-        """(..., n, n) images -> (..., A, D) sinograms."""
-        g = self.geometry
-        lead = x.shape[:-2]
-        return self._product(self._K, self._KT, x, int(np.prod(g.image_shape))).reshape(*lead, *g.sino_shape)
-
-    __call__ = forward
-
-    def adjoint(self, y: Any) -> Any:
-        """(..., A, D) sinograms -> (..., n, n) images (the exact transpose)."""
-        g = self.geometry
-        lead = y.shape[:-2]
-        return self._product(self._KT, self._K, y, int(np.prod(g.sino_shape))).reshape(*lead, *g.image_shape)
-
-
-@functools.lru_cache(maxsize=None)
-def _csr_product() -> Any:
-    import torch
-
-    class CSRProduct(torch.autograd.Function):
-        """M @ x for a CSR matrix M whose transpose MT is given (the derivative)."""
-
-        @staticmethod
-        def forward(ctx: Any, x: Any, M: Any, MT: Any) -> Any:
-            ctx.MT = MT
-            return M @ x
-
-        @staticmethod
-        def backward(ctx: Any, grad: Any) -> Any:
-            return ctx.MT @ grad.contiguous(), None, None
-
-    return CSRProduct
+def torch_operator(geometry: Any, device: Any = "cpu", dtype: str = "float32") -> SparseProjector:
+    """The Joseph projector of ``geometry`` (parallel or fan beam) as the CSR
+    :class:`operators.radon_sparse.SparseProjector` the network applies."""
+    return sparse_projector(geometry, device=device, dtype=dtype)
 
 
 def operator_norm(op: Any, *, device: Any = "cpu", dtype: Any = None, iterations: int = _NORM_ITERATIONS,
@@ -210,40 +134,27 @@ def _classes() -> dict[str, type]:
     return {"PrimalDualNet": PrimalDualNet, "ConvBlock": ConvBlock}
 
 
-@dataclass
-class PrimalDualModel:
-    """A trained network with the geometry it was trained for."""
+class PrimalDualModel(CTModel):
+    """A trained network with the geometry it was trained for: sinograms -> images."""
 
-    net: Any
-    geometry: Any
-    config: dict[str, Any]
-    stats: dict[str, Any]
-    device: Any
+    solver, input_dtype, batch = "learned-primal-dual", np.float32, 8  # see CTModel
 
-    def reconstruct(self, sinograms: np.ndarray, batch: int = 8) -> np.ndarray:
-        """(B, A, D) or (A, D) sinograms -> (B, n, n) or (n, n) images."""
-        import torch
-        sino = np.asarray(sinograms, dtype=np.float32)
-        single = sino.ndim == 2
-        sino = sino[None] if single else sino
-        self.geometry.check_sino(sino, "sinogram for learned-primal-dual")
-        out = np.empty((len(sino), *self.geometry.image_shape), dtype=np.float64)
+    def _reconstruct(self, sino: np.ndarray, batch: int) -> np.ndarray:
         self.net.eval()
-        with torch.no_grad():
-            for i in range(0, len(sino), batch):
-                t = torch.as_tensor(sino[i:i + batch], device=self.device)
-                out[i:i + batch] = self.net(t).cpu().numpy()
-        return out[0] if single else out
+        out = np.empty((len(sino), *self.geometry.image_shape), dtype=np.float64)
+        return apply_batched(self.net, sino, out, batch=batch, device=self.device)
 
 
 # ------------------------------------------------------------------- solver
 @dataclass(frozen=True)
-class LearnedPrimalDual(Solver):
+class LearnedPrimalDual(CTLearning, Solver):
     """Learned primal-dual CT reconstruction (see module docstring)."""
 
     name = "learned-primal-dual"
     requires = ("ct", "ct-phantoms")
     learned = True
+    model_keys = _MODEL_KEYS
+    model_class = PrimalDualModel
 
     n_iter: int = opt(10, lo=1, hi=100)
     n_primal: int = opt(5, lo=1, hi=64)
@@ -267,45 +178,6 @@ class LearnedPrimalDual(Solver):
             raise InvalidOption(f"{self.name}: validations={self.validations} exceeds steps={self.steps}; "
                                 "allowed: at most one validation per step (validations <= steps)")
 
-    # ------------------------------------------------------------- config
-    def model_config(self, problem: Problem) -> dict[str, Any]:
-        cfg: dict[str, Any] = {k: getattr(self, k) for k in _MODEL_KEYS}
-        cfg["geometry"] = problem.geometry().config()
-        cfg["data"] = None if self.data is None else str(Path(self.data).resolve())
-        if self.data is None:
-            cfg["noise"] = {"noise": problem.noise, "noise_level": problem.noise_level,
-                            "photons": problem.photons, "inverse_crime": problem.inverse_crime,
-                            "oversample": problem.oversample}
-        return cfg
-
-    # --------------------------------------------------------------- data
-    def _training_data(self, problem: Problem, progress: bool) -> tuple[np.ndarray, ...]:
-        """(train images, train sinograms, val images, val sinograms), float32."""
-        from ..datasets.ct import image_seed, load
-        if self.data is not None:
-            xtr, ytr, conf = load(self.data, "train")
-            xva, yva, _ = load(self.data, "val")
-            want = problem.geometry().config()
-            if conf["geometry"] != want:
-                diff = [f"{k} {conf['geometry'].get(k)} (data) vs {v} (problem)"
-                        for k, v in want.items() if conf["geometry"].get(k) != v]
-                raise DataError(f"{self.name}: dataset {self.data} was made for another geometry: " + ", ".join(diff))
-            if len(xva) == 0:
-                raise DataError(f"{self.name}: dataset {self.data} has an empty validation split")
-            out = (xtr, ytr, xva[:self.val_size], yva[:self.val_size])
-        else:
-            total = self.train_size + self.val_size
-            imgs = np.empty((total, *problem.geometry().image_shape), dtype=np.float32)
-            sinos = np.empty((total, *problem.geometry().sino_shape), dtype=np.float32)
-            with bar(total, f"{self.name} data", progress) as pb:
-                for k in range(total):
-                    pk = replace(problem, phantom="ellipses", seed=image_seed(self.data_seed, k))
-                    imgs[k], sinos[k] = pk.image(), pk.sinogram()
-                    pb.update(1)
-            t = self.train_size
-            out = (imgs[:t], sinos[:t], imgs[t:], sinos[t:])
-        return tuple(np.asarray(a, dtype=np.float32) for a in out)
-
     # ------------------------------------------------------------ training
     def _net(self, geometry: Any, device: Any, op_norm: float | None = None) -> tuple[Any, float]:
         op = torch_operator(geometry, device)
@@ -325,7 +197,8 @@ class LearnedPrimalDual(Solver):
         geom = problem.geometry()
         t0 = time.perf_counter()
         with keep_torch_threads():       # Numba's OpenMP would reset torch's thread count
-            xtr, ytr, xva, yva = self._training_data(problem, progress)
+            xtr, ytr, xva, yva = (np.asarray(a, dtype=np.float32)
+                                  for a in training_data(self, problem, progress, val_limit=self.val_size))
         data_s = time.perf_counter() - t0
         with seeded(seed, str(dev)):
             net, norm = self._net(geom, dev)
@@ -345,7 +218,7 @@ class LearnedPrimalDual(Solver):
         model = PrimalDualModel(net, geom, {}, {}, dev)
         marks = {int(round(self.steps * (j + 1) / self.validations)) - 1 for j in range(self.validations)}
         val_history: list[list[float]] = []
-        best: dict[str, Any] = {"psnr": -math.inf, "state": None, "step": -1}
+        best = Selection(net, self.name, self.lr)
         clock = {"t": time.perf_counter(), "train_s": 0.0}
 
         def after_step(step: int, loss: float) -> None:
@@ -356,91 +229,33 @@ class LearnedPrimalDual(Solver):
             val_history.append([step + 1, clock["train_s"], vp])
             log.info("%s step %d: val psnr %.2f dB (%.0f s of training)", self.name, step + 1, vp,
                      clock["train_s"])
-            if not math.isfinite(vp):
-                raise SolverDiverged(f"{self.name}: validation PSNR = {vp} at step {step + 1} (loss {loss:.3g}): "
-                                     f"the network's output is not finite; lower lr={self.lr:g}",
-                                     step=step + 1, loss=loss)
-            if vp > best["psnr"]:
-                best.update(psnr=vp, step=step + 1,
-                            state={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
+            best.update(vp, step + 1, where=f"at step {step + 1} (loss {loss:.3g})", step=step + 1, loss=loss)
             if monitor is not None:
                 monitor(step + 1, clock["train_s"], model)
             clock["t"] = time.perf_counter()
 
         rec = _fit(net, loss_fn, steps=self.steps, lr=self.lr, clip=self.clip, solver=self.name,
                    after_step=after_step, progress=progress, device=dev)
-        net.load_state_dict(best["state"])
-        net.eval()
+        best.restore()
         stats = {"train_wall_s": rec.train_s, "train_s": clock["train_s"], "data_wall_s": data_s,
-                 "steps": rec.steps, "parameters": count_parameters(net), "best_step": best["step"],
-                 "val_psnr": best["psnr"], "val_history": val_history, "op_norm": norm,
+                 "steps": rec.steps, "parameters": count_parameters(net), "best_step": best.at,
+                 "val_psnr": best.psnr, "val_history": val_history, "op_norm": norm,
                  "loss_history": np.asarray(rec.loss_history), "train_images": n_train, "device": str(dev)}
         return PrimalDualModel(net, geom, {**self.model_config(problem), "op_norm": norm}, stats, dev)
 
     # ---------------------------------------------------------- checkpoints
-    def _load(self, problem: Problem, device: str) -> PrimalDualModel | None:
-        import torch
-        from .. import io
-        from ..torch_utils import torch_device
-        from .fbp_unet import json_eq
-        path = Path(self.checkpoint)
-        if self.retrain or not path.exists():
-            return None
-        config, arrays = io.load_checkpoint(path)
-        want = self.model_config(problem)
-        have_geom = config.get("geometry") or {}
-        if have_geom != want["geometry"]:
-            diff = [f"{k} {have_geom.get(k)} (checkpoint) vs {v} (problem)"
-                    for k, v in want["geometry"].items() if have_geom.get(k) != v]
-            raise DataError(f"{self.name}: checkpoint {path} was trained for another geometry: " + ", ".join(diff))
-        other = [k for k in want if k != "geometry" and not json_eq(config.get(k), want[k])]
-        if other:
-            raise DataError(f"{self.name}: checkpoint {path} was trained with other options: "
-                            + ", ".join(f"{k}={config.get(k)!r} (checkpoint) vs {want[k]!r}" for k in other)
-                            + "; pass the same options, another checkpoint path, or retrain=true")
+    def _network(self, problem: Problem, config: dict[str, Any], device: Any) -> tuple[Any, Any]:
+        """An untrained network on ``device`` with the checkpoint's operator norm, and the geometry."""
         if "op_norm" not in config:
-            raise DataError(f"{self.name}: checkpoint {path} has no op_norm in its configuration; retrain=true")
-        dev = torch_device(device)
+            raise DataError(f"{self.name}: checkpoint {self.checkpoint} has no op_norm in its configuration; "
+                            "retrain=true")
         geom = problem.geometry()
-        net, _ = self._net(geom, dev, op_norm=config["op_norm"])
-        net.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items() if not k.startswith("_stats.")})
-        net.eval()
-        stats = dict(config.get("stats", {}))
-        stats["loaded_from"] = str(path)
-        return PrimalDualModel(net, geom, config, stats, dev)
+        return self._net(geom, device, op_norm=config["op_norm"])[0], geom
 
-    def _save(self, model: PrimalDualModel) -> None:
-        from .. import io
-        arrays = {k: v.detach().cpu().numpy() for k, v in model.net.state_dict().items()}
-        stats = {k: v for k, v in model.stats.items() if not isinstance(v, np.ndarray)}
-        arrays["_stats.loss_history"] = np.asarray(model.stats.get("loss_history", []))
-        io.save_checkpoint(self.checkpoint, {**model.config, "stats": stats}, arrays)
-
-    def model(self, problem: Problem, *, seed: int = 0, device: str = "cpu", progress: bool = False,
-              monitor: Callable[[int, float, PrimalDualModel], None] | None = None) -> PrimalDualModel:
-        """The trained network for ``problem``'s geometry: loaded from the
-        checkpoint when it matches, else trained (and saved if a path is set)."""
+    def _train_model(self, problem: Problem, **kw: Any) -> PrimalDualModel:
         from ..threads import limit_threads
-        self.check_problem(problem)
-        if self.checkpoint is not None:
-            loaded = self._load(problem, device)
-            if loaded is not None:
-                return loaded
         with limit_threads(self.threads, torch=True):
-            model = self.train(problem, seed=seed, device=device, progress=progress, monitor=monitor)
-        if self.checkpoint is not None:
-            self._save(model)
-        return model
-
-    def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
-        from problems.tomography import image_solution
-        t0 = time.perf_counter()
-        model = self.model(problem, seed=seed, device=device, progress=progress)
-        t1 = time.perf_counter()
-        img = model.reconstruct(np.asarray(problem.sinogram()))
-        stats = dict(model.stats)
-        stats.update({"reconstruct_wall_s": time.perf_counter() - t1, "model_wall_s": t1 - t0})
-        return image_solution(img, stats)
+            return self.train(problem, **kw)
 
 
 def _fit(net: Any, loss_fn: Callable[[int], Any], *, steps: int, lr: float, clip: float, solver: str,
@@ -456,6 +271,4 @@ def _fit(net: Any, loss_fn: Callable[[int], Any], *, steps: int, lr: float, clip
                  device=device)
 
 
-def _mean_psnr(images: np.ndarray, truths: np.ndarray) -> float:
-    from ..metrics import psnr
-    return float(np.mean([psnr(a, b) for a, b in zip(images, truths)]))
+_mean_psnr = mean_psnr
