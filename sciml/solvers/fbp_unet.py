@@ -42,10 +42,10 @@ class TrainedModel(CTModel):
     solver, input_dtype, batch = "fbp-unet", np.float64, 32  # see CTModel
 
     def _reconstruct(self, sino: np.ndarray, batch: int) -> np.ndarray:
-        from operators.radon import Radon, fbp
+        from operators.radon import fbp, projector
         from ..torch_utils import keep_torch_threads
         with keep_torch_threads():       # Numba's OpenMP would reset torch's thread count
-            x = fbp(Radon(self.geometry), sino, self.config["filter"], self.config["frequency_scaling"])
+            x = fbp(projector(self.geometry), sino, self.config["filter"], self.config["frequency_scaling"])
         return _apply(self, x, batch, out=np.empty_like(x))
 
 
@@ -83,8 +83,8 @@ class FBPUNet(CTLearning, Solver, AcceleratorOptions):
 
     # ------------------------------------------------------------ training
     def _fbp(self, geometry, sinos: np.ndarray) -> np.ndarray:
-        from operators.radon import Radon, fbp
-        return fbp(Radon(geometry), np.asarray(sinos, dtype=np.float64), self.filter,
+        from operators.radon import fbp, projector
+        return fbp(projector(geometry), np.asarray(sinos, dtype=np.float64), self.filter,
                    self.frequency_scaling).astype(np.float32)
 
     def train(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
