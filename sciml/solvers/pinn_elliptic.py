@@ -20,8 +20,8 @@ __all__ = ["geometry", "build_elliptic", "build_parabolic"]
 
 
 def geometry(dde: Any, domain: Any) -> Any:
-    """The DeepXDE geometry of a domain (mesh files are not supported)."""
-    from problems.domains import Box, Disk, Polygon
+    """The DeepXDE geometry of a domain (a mesh file: points sampled from its cells, pinn_mesh.py)."""
+    from problems.domains import Box, Disk, MeshFile, Polygon
     if isinstance(domain, Box):
         if domain.d == 1:
             return dde.geometry.Interval(domain.lo[0], domain.hi[0])
@@ -32,7 +32,11 @@ def geometry(dde: Any, domain: Any) -> Any:
         return dde.geometry.Disk(list(domain.center), domain.radius)
     if isinstance(domain, Polygon):
         return dde.geometry.Polygon([list(v) for v in domain.vertices])
-    raise InvalidOption(f"pinn: domain {type(domain).__name__} is not supported; use Interval, Box, Disk or Polygon")
+    if isinstance(domain, MeshFile):
+        from .pinn_mesh import mesh_geometry
+        return mesh_geometry(dde, domain)
+    raise InvalidOption(f"pinn: domain {type(domain).__name__} is not supported; use Interval, Box, Disk, Polygon "
+                        "or MeshFile")
 
 
 def _torch_values(fn: Any, x: Any, torch: Any, d: int | None = None) -> Any:
@@ -69,6 +73,10 @@ def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
     """The DeepXDE Model (data + network) for an Elliptic problem; not compiled."""
     import torch
     d = problem.d
+    from problems.domains import MeshFile
+    if pinn.hard_dirichlet and isinstance(problem.domain, MeshFile):
+        raise InvalidOption("pinn: hard_dirichlet=true needs the domain's distance function, which a MeshFile "
+                            "does not have; use soft constraints (hard_dirichlet=false)")
     geom = geometry(dde, problem.domain)
 
     def pde(x: Any, u: Any) -> Any:
@@ -101,17 +109,15 @@ def _conditions(pinn: Any, problem: Any, spatial: Any, geom: Any, dde: Any, torc
     d = spatial.d
     parts = spatial.parts()
     conditions = spatial.conditions()
-    named = [parts[bc.part] for bc in conditions if bc.part not in (REST, ALL)]
-    if any(not callable(p) for p in named):
-        raise InvalidOption("pinn: boundary parts given by mesh tags are not supported; use predicates")
+    named = [_member(spatial, geom, bc.part, parts[bc.part]) for bc in conditions if bc.part not in (REST, ALL)]
 
     def on_part(name: str) -> Any:
         if name == ALL:
             return lambda x, on_b: on_b
         if name == REST:
-            return lambda x, on_b: on_b and not any(bool(p(x, np)) for p in named)
-        pred = parts[name]
-        return lambda x, on_b: on_b and bool(pred(x, np))
+            return lambda x, on_b: on_b and not any(p(x) for p in named)
+        pred = _member(spatial, geom, name, parts[name])
+        return lambda x, on_b: on_b and pred(x)
 
     dirichlet = spatial.conditions_of("dirichlet")
     hard = pinn.hard_dirichlet
@@ -137,6 +143,23 @@ def _conditions(pinn: Any, problem: Any, spatial: Any, geom: Any, dde: Any, torc
             bcs.append(dde.icbc.OperatorBC(geom, residual, on_part(bc.part)))
 
     return bcs
+
+
+def _member(spatial: Any, geom: Any, name: str, part: Any) -> Any:
+    """Membership test x -> bool of one boundary part (a predicate, or a mesh tag)."""
+    if callable(part):
+        return lambda x: bool(part(x, np))
+    space = getattr(geom, "geometry", geom)  # a GeometryXTime's spatial geometry
+    if not hasattr(space, "facet_tag"):
+        raise InvalidOption(f"pinn: boundary part {name!r} is a mesh tag ({part!r}) but the domain is not a mesh")
+    names = spatial.domain.physical_names
+    tag = names[part][1] if isinstance(part, str) and part in names else part
+    if not isinstance(tag, (int, np.integer)) or not np.any(space.mesh.facet_tags == tag):
+        from ..core import InvalidProblem
+        raise InvalidProblem(f"elliptic: boundary part {name!r}: tag {part!r} marks no boundary facet of "
+                             f"{spatial.domain.path}")
+    d = spatial.d
+    return lambda x: space.facet_tag(x[:d]) == tag
 
 
 def as_fn(value: Any) -> Any:
