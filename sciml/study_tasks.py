@@ -325,17 +325,25 @@ class DaskExecutor:
                 self._dlog.setLevel(self._dlog_level)
                 raise StudyError(f"cannot reach the dask scheduler at {scheduler!r} within {timeout:g} s: "
                                  f"{exc}") from None
-            n = sum(w.get("nthreads", 1) for w in self._client.scheduler_info().get("workers", {}).values())
+            workers_info = self._client.scheduler_info().get("workers", {}).values()
+            n = sum(w.get("nthreads", 1) for w in workers_info)
+            self.gpus = sum(int(w.get("resources", {}).get("GPU", 0)) for w in workers_info)
             self.threads = 1  # a cluster's worker slots are cores: one thread each
         else:
             self._cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                                      dashboard_address=None, silence_logs=logging.ERROR)
             self._client = distributed.Client(self._cluster, set_as_default=False)
             n = workers
+            self.gpus = 0
             self.threads = max(1, (os.cpu_count() or 1) // workers)
         self.capacity = max(64, 2 * n)
 
     def submit(self, fn: Callable[[Any], Any], arg: Any) -> Any:
+        """Submit ``fn(arg)``; a cell on CUDA asks for one ``GPU`` resource when the
+        cluster's workers declare GPUs (``dask worker --resources GPU=1``), so the
+        scheduler runs one such cell per GPU at a time."""
+        if self.gpus and isinstance(arg, dict) and str(arg.get("device", "cpu")).startswith("cuda"):
+            return self._client.submit(fn, arg, pure=False, resources={"GPU": 1})
         return self._client.submit(fn, arg, pure=False)
 
     def wait(self, futures: Iterable[Any]) -> set[Any]:

@@ -298,3 +298,30 @@ def test_quickstart_study_runs_and_recovers_the_fem_orders(tmp_path):
     for r in poisson["rates"]:
         if r["metric"] == "l2_fem":
             assert abs(r["rate"] - r["declared"]) <= 0.15, r
+
+
+def _echo_device(task):
+    return task["device"]
+
+
+def test_dask_cells_on_cuda_ask_for_one_gpu_resource():
+    """Workers started with GPU resources (``dask worker --resources GPU=1``): a cell on
+    CUDA is submitted with ``resources={"GPU": 1}`` (one such cell per GPU at a time),
+    a CPU cell without restrictions."""
+    distributed = pytest.importorskip("distributed")
+    from sciml.study_tasks import DaskExecutor
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, resources={"GPU": 1},
+                                  dashboard_address=None) as cluster:
+        ex = DaskExecutor(workers=1, scheduler=cluster.scheduler_address, timeout=30)
+        try:
+            assert ex.gpus == 1
+            gpu = ex.submit(_echo_device, {"device": "cuda"})
+            cpu = ex.submit(_echo_device, {"device": "cpu"})
+            assert gpu.result() == "cuda" and cpu.result() == "cpu"
+            # the futures are held, so the scheduler still knows their tasks
+            restrictions = ex._client.run_on_scheduler(
+                lambda dask_scheduler, keys=(gpu.key, cpu.key): [
+                    dask_scheduler.tasks[k].resource_restrictions for k in keys])
+            assert restrictions[0] == {"GPU": 1} and not restrictions[1]
+        finally:
+            ex.close()
