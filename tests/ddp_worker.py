@@ -1,5 +1,5 @@
 """Run by tests/test_ddp.py under torchrun (and once alone): a solver (argv[2]:
-``kolmogorov``, deep-kolmogorov, ``bsde``, deep-bsde, or ``fno`` on the (a, u)
+``kolmogorov``, deep-kolmogorov, ``bsde``, deep-bsde, ``lpd``, learned-primal-dual, or ``fno`` on the (a, u)
 pairs of the file argv[3]) for 20 steps; rank 0 saves the loss history and the
 parameters (or the state) to the file argv[1]."""
 import os
@@ -10,8 +10,10 @@ import numpy as np
 from problems.kolmogorov import Heat
 from problems.operator_data import OperatorData
 from problems.semilinear import AllenCahn
+from problems.tomography import CT
 from sciml.solvers.deep_bsde import DeepBSDE
 from sciml.solvers.deep_kolmogorov import DeepKolmogorov
+from sciml.solvers.learned_primal_dual import LearnedPrimalDual
 from sciml.solvers.operator_learning import FNO
 
 CASES = {
@@ -20,6 +22,9 @@ CASES = {
     # batch normalisation off: with it each rank would normalise by its own paths
     "bsde": (DeepBSDE(time_steps=4, steps=20, batch=32, valid_batch=32, log_every=10, batch_norm=False,
                       dtype="float64", threads=1), AllenCahn(d=4, T=0.2)),
+    # float32 (the network's precision); one validation, at the last step
+    "lpd": (LearnedPrimalDual(n_iter=2, width=4, steps=20, batch_size=2, validations=1, train_size=8, val_size=2,
+                              lr=1e-2, threads=1), CT(n=16, angles=6, phantom="ellipses", seed=1)),
 }
 
 
@@ -43,7 +48,7 @@ def run(case="kolmogorov", data=None):
 def arrays(sol):
     """The trained numbers a run is compared by."""
     out = {k: np.asarray(v) for k, v in sol.state.items()
-           if k.startswith("param.") or k in ("y0", "z0", "u_pred")}
+           if k.startswith("param.") or k in ("y0", "z0", "u_pred", "image")}
     out["loss"] = np.asarray(sol.stats["loss_history"])
     return out
 

@@ -1,7 +1,8 @@
 """Data-parallel training: 2 gloo processes under torchrun train as one process
 with the same global batch (deep-kolmogorov in DistributedDataParallel and
-deep-bsde with averaged gradients, fno on 40 pairs with epochs of 5 batches;
-20 steps each, float64)."""
+deep-bsde with averaged gradients, fno on 40 pairs with epochs of 5 batches,
+learned-primal-dual on 8 phantoms; 20 steps each, float64, learned-primal-dual
+float32)."""
 import os
 import subprocess
 import sys
@@ -36,7 +37,7 @@ def _worker():
     return ddp_worker
 
 
-@pytest.mark.parametrize("case", ["kolmogorov", "bsde", "fno"])
+@pytest.mark.parametrize("case", ["kolmogorov", "bsde", "fno", "lpd"])
 def test_two_processes_match_one(tmp_path, case):
     data = tmp_path / "pairs.npz"
     _worker().operator_pairs(data)
@@ -46,9 +47,12 @@ def test_two_processes_match_one(tmp_path, case):
     # amplification of rounding over 20 steps
     assert set(one) == set(two.files) and len(one) > 1
     assert len(one["loss"]) == (4 if case == "fno" else 20)   # fno: one loss per epoch of 5 steps
-    np.testing.assert_allclose(two["loss"], one["loss"], rtol=1e-6)
+    # lpd trains in float32: rounding is ~1e-7 per operation instead of ~1e-16, so the
+    # same argument allows 1e-5
+    rtol, atol = (1e-5, 1e-7) if case == "lpd" else (1e-6, 1e-9)
+    np.testing.assert_allclose(two["loss"], one["loss"], rtol=rtol)
     for k in one:
-        np.testing.assert_allclose(two[k], one[k], rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(two[k], one[k], rtol=rtol, atol=atol)
     # rank 0 alone saw half of each batch: matching the global-batch run means the
     # gradients were averaged over both ranks at every step
     assert np.all(np.isfinite(two["loss"])) and np.ptp(two["loss"]) > 0

@@ -192,8 +192,11 @@ class LearnedPrimalDual(CTLearning, Solver):
         after each validation (``train_s``: seconds of training so far, validation
         and monitoring excluded) with the current weights."""
         import torch
+        from .. import distributed as D
         from ..torch_utils import count_parameters, keep_torch_threads, seeded, torch_device
         dev = torch_device(device)
+        world = D.world(dev)  # torchrun: each rank takes its share of every batch
+        dev = D.rank_device(dev, world)
         geom = problem.geometry()
         t0 = time.perf_counter()
         with keep_torch_threads():       # Numba's OpenMP would reset torch's thread count
@@ -205,15 +208,17 @@ class LearnedPrimalDual(CTLearning, Solver):
         Xtr, Ytr = torch.as_tensor(xtr), torch.as_tensor(ytr)
         rng = np.random.default_rng([int(seed), 17])
         n_train, bs = len(xtr), min(self.batch_size, len(xtr))
+        part = D.local_slice(bs, world, solver=self.name)   # refuses a batch the ranks do not divide
+        train_net = D.wrap(net, world, dev)
         order: list[int] = []
 
         def loss_fn(step: int) -> Any:
-            # shuffled epochs: every image once before any twice
+            # shuffled epochs: every image once before any twice (the same on every rank)
             while len(order) < bs:
                 order.extend(rng.permutation(n_train).tolist())
-            idx = torch.as_tensor([order.pop(0) for _ in range(bs)])
+            idx = torch.as_tensor([order.pop(0) for _ in range(bs)])[part]
             net.train()
-            return torch.mean((net(Ytr[idx].to(dev)) - Xtr[idx].to(dev)) ** 2)
+            return torch.mean((train_net(Ytr[idx].to(dev)) - Xtr[idx].to(dev)) ** 2)
 
         model = PrimalDualModel(net, geom, {}, {}, dev)
         marks = {int(round(self.steps * (j + 1) / self.validations)) - 1 for j in range(self.validations)}
@@ -235,7 +240,7 @@ class LearnedPrimalDual(CTLearning, Solver):
             clock["t"] = time.perf_counter()
 
         rec = _fit(net, loss_fn, steps=self.steps, lr=self.lr, clip=self.clip, solver=self.name,
-                   after_step=after_step, progress=progress, device=dev)
+                   after_step=after_step, progress=progress, device=dev, world=world)
         best.restore()
         stats = {"train_wall_s": rec.train_s, "train_s": clock["train_s"], "data_wall_s": data_s,
                  "steps": rec.steps, "parameters": count_parameters(net), "best_step": best.at,
@@ -259,7 +264,7 @@ class LearnedPrimalDual(CTLearning, Solver):
 
 
 def _fit(net: Any, loss_fn: Callable[[int], Any], *, steps: int, lr: float, clip: float, solver: str,
-         after_step: Callable[[int, float], Any], progress: bool, device: Any) -> Any:
+         after_step: Callable[[int, float], Any], progress: bool, device: Any, world: Any = None) -> Any:
     """Adam (beta2 = 0.99), cosine annealing to zero, gradient norm clipped at ``clip``,
     through the one training loop (:func:`sciml.training.train`)."""
     import torch
@@ -268,7 +273,7 @@ def _fit(net: Any, loss_fn: Callable[[int], Any], *, steps: int, lr: float, clip
                  optimizer_options={"betas": (0.9, 0.99)},
                  schedule=lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=0.0),
                  after_step=after_step, clip_grad_norm=clip, progress=progress, desc=f"{solver} train",
-                 device=device)
+                 device=device, world=world)
 
 
 _mean_psnr = mean_psnr
