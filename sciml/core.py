@@ -68,6 +68,7 @@ CAPABILITIES: dict[str, str] = {
     "pde-on-domain": "an elliptic or parabolic PDE on a domain (Poisson, Elliptic, Parabolic)",
     "operator-pairs": "input/output function pairs (a data set of (a, u))",
     "darcy-coefficients": "Darcy coefficient fields to solve with FEM",
+    "elliptic-inverse": "a coefficient-recovery problem (an elliptic forward problem and point data of u)",
 }
 
 

@@ -43,6 +43,7 @@ PROBLEMS: dict[str, Entry] = {
     "mn-closure": Entry("problems.moment_closure:MomentClosure", (), "entropy closure of the 1D M_N moment system (N = 2..4)"),
     "darcy": Entry("problems.darcy:Darcy", (), "Darcy flow a -> u operator (FNO paper setting)"),
     "operator-data": Entry("problems.operator_data:OperatorData", (), "learn u = G(a) from your own (a, u) pairs in a file"),
+    "elliptic-inverse": Entry("problems.elliptic_inverse:EllipticInverse", (), "recover k in -div(k grad u) = f from noisy point data"),
 }
 
 SOLVERS: dict[str, Entry] = {
@@ -69,6 +70,8 @@ SOLVERS: dict[str, Entry] = {
     "deeponet": Entry("sciml.solvers.operator_learning:DeepONet", ("torch",), "DeepONet"),
     "unet": Entry("sciml.solvers.operator_learning:UNet", ("torch",), "U-Net operator"),
     "darcy-fem": Entry("sciml.references.darcy_fem:DarcyReference", ("dolfinx",), "DOLFINx P1 solves of the Darcy test samples"),
+    "fem-inverse": Entry("sciml.references.fem_inverse:FEMInverse", ("dolfinx", "scipy"), "coefficient recovery by FEM-constrained least squares"),
+    "pinn-inverse": Entry("sciml.solvers.pinn_inverse:PINNInverse", ("torch", "deepxde"), "coefficient recovery with a PINN (k trainable)"),
 }
 
 DATASETS: dict[str, Entry] = {

@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..core import InvalidOption, InvalidProblem
+from ..core import InvalidOption, InvalidProblem, Solution, Solver, opt
 from .fem_common import PointEvaluator, _keep_root_logger, _petsc_options, _solve, dolfinx_modules
 from .fem_elliptic import UFLNamespace, _mark_parts, build_mesh
 
-__all__ = ["recover_coefficient", "quadrant_indicators"]
+__all__ = ["recover_coefficient", "quadrant_indicators", "FEMInverse"]
 
 
 def quadrant_indicators(domain: Any, x: Any, xp: Any) -> list[Any]:
-    """Indicators of the four quadrants of a 2D box (split at its centre), in the
-    order (x < cx, y < cy), (x >= cx, y < cy), (x < cx, y >= cy), (x >= cx, y >= cy)."""
-    cx = 0.5 * (domain.lo[0] + domain.hi[0])
-    cy = 0.5 * (domain.lo[1] + domain.hi[1])
-    left, low = xp.where(x[0] < cx, 1.0, 0.0), xp.where(x[1] < cy, 1.0, 0.0)
-    return [left * low, (1 - left) * low, left * (1 - low), (1 - left) * (1 - low)]
+    """Indicators of the four quadrants of a 2D box (problems.elliptic_inverse)."""
+    from problems.elliptic_inverse import quadrant_indicators as q
+    return q(domain, x, xp)
 
 
 def recover_coefficient(*args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -101,3 +99,27 @@ def _recover(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *, parametrisat
                         xtol=1e-10, ftol=1e-12, gtol=1e-12, diff_step=1e-6)
     return {"params": np.exp(res.x), "cost": float(res.cost), "fem_solves": solves[0],
             "iterations": int(res.nfev), "wall_s": time.perf_counter() - t0, "success": bool(res.success)}
+
+
+@dataclass(frozen=True)
+class FEMInverse(Solver):
+    """``fem-inverse``: the coefficient of an ``elliptic-inverse`` problem by
+    FEM-constrained least squares (:func:`recover_coefficient`: Lagrange
+    elements of ``degree`` on ``n`` cells per side, trust-region least squares
+    over log k from ``initial``, forward-difference Jacobian)."""
+
+    name = "fem-inverse"
+    requires = ("elliptic-inverse",)
+
+    degree: int = opt(1, choices=(1, 2))
+    n: int = opt(32, lo=2)
+    initial: float = opt(1.0, lo=0.0, lo_open=True)
+
+    def _solve(self, problem: Any, *, seed: int, device: str, progress: bool) -> Solution:
+        x_obs, u_obs = problem.observations()
+        r = recover_coefficient(problem.forward_problem(), x_obs.T, u_obs, parametrisation=problem.parametrisation,
+                                degree=self.degree, n=self.n, initial=self.initial)
+        k = np.asarray(r["params"], dtype=float)
+        stats = {"wall_s": r["wall_s"], "fem_solves": r["fem_solves"], "iterations": r["iterations"],
+                 "cost": r["cost"], "success": r["success"], "params": k.tolist()}
+        return Solution(value=problem.value_of(k), stats=stats, state={"params": k})

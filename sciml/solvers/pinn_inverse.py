@@ -13,13 +13,14 @@ import contextlib
 import io
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..core import InvalidOption, InvalidProblem
+from ..core import InvalidOption, InvalidProblem, Solution, Solver, opt
 
-__all__ = ["recover_constant_pinn"]
+__all__ = ["recover_constant_pinn", "PINNInverse"]
 
 
 def recover_constant_pinn(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *, initial: float = 1.0,
@@ -75,3 +76,44 @@ def recover_constant_pinn(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *,
     loss = float(np.sum(model.train_state.loss_train))
     return {"params": np.array([k]), "loss": loss, "steps": int(model.train_state.step),
             "wall_s": time.perf_counter() - t0}
+
+
+@dataclass(frozen=True)
+class PINNInverse(Solver):
+    """``pinn-inverse``: the constant coefficient of an ``elliptic-inverse``
+    problem with a PINN (:func:`recover_constant_pinn`: the network and
+    log k trained together on the PDE residual, the boundary misfit and the
+    data misfit; Adam then L-BFGS).  Piecewise-constant coefficients are
+    refused (the strong-form residual does not see the flux condition at the
+    jumps): use ``fem-inverse``."""
+
+    name = "pinn-inverse"
+    requires = ("elliptic-inverse",)
+    learned = True
+
+    width: int = opt(32, lo=1)
+    depth: int = opt(3, lo=1)
+    n_domain: int = opt(500, lo=1)
+    n_boundary: int = opt(100, lo=1)
+    adam_steps: int = opt(200, lo=0)
+    lr: float = opt(1e-3, lo=0.0, lo_open=True)
+    lbfgs_steps: int = opt(1000, lo=0)
+    initial: float = opt(1.0, lo=0.0, lo_open=True)
+    threads: int = opt(1, lo=1)
+
+    def __post_init__(self) -> None:
+        if self.adam_steps + self.lbfgs_steps == 0:
+            raise InvalidOption("pinn-inverse: adam_steps + lbfgs_steps must be positive (nothing would be trained)")
+
+    def _solve(self, problem: Any, *, seed: int, device: str, progress: bool) -> Solution:
+        if problem.parametrisation != "constant":
+            raise InvalidOption(f"pinn-inverse: parametrisation={problem.parametrisation!r} is not supported "
+                                "(only constant); use the solver fem-inverse")
+        x_obs, u_obs = problem.observations()
+        r = recover_constant_pinn(problem.forward_problem(), x_obs.T, u_obs, initial=self.initial,
+                                  width=self.width, depth=self.depth, n_domain=self.n_domain,
+                                  n_boundary=self.n_boundary, adam_steps=self.adam_steps, lr=self.lr,
+                                  lbfgs_steps=self.lbfgs_steps, seed=seed, threads=self.threads)
+        k = np.asarray(r["params"], dtype=float)
+        stats = {"wall_s": r["wall_s"], "steps": r["steps"], "final_loss": r["loss"], "params": k.tolist()}
+        return Solution(value=problem.value_of(k), stats=stats, state={"params": k})
