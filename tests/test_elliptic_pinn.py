@@ -146,3 +146,41 @@ def test_cli_pinn_on_the_users_mesh_file(monkeypatch, capsys):
     # the exact solution seeds 0, 1, 2 measured 3.2e-4, 5.2e-4, 4.3e-4 with this budget; bound about 4x
     assert out["solver"] == "pinn" and out["errors"]["rel_l2"] < 2e-3
     assert out["params"]["domain"]["type"] == "MeshFile" and out["reference"] == "fem"
+
+
+def test_mesh_sampling_of_a_tetrahedral_cube_with_two_tags(tmp_path):
+    gmsh = pytest.importorskip("gmsh")
+    from sciml.solvers.pinn import import_deepxde
+    from sciml.solvers.pinn_mesh import mesh_geometry
+    path = str(tmp_path / "cube.msh")
+    gmsh.initialize(readConfigFiles=False)
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        vol = gmsh.model.occ.addBox(0, 0, 0, 1, 1, 1)
+        gmsh.model.occ.synchronize()
+        faces = [t for _, t in gmsh.model.getBoundary([(3, vol)], oriented=False)]
+        gmsh.model.addPhysicalGroup(2, faces[:1], 1)
+        gmsh.model.addPhysicalGroup(2, faces[1:], 2)
+        gmsh.model.addPhysicalGroup(3, [vol], 3)
+        gmsh.option.setNumber("Mesh.CharacteristicLengthMax", 0.3)
+        gmsh.model.mesh.generate(3)
+        gmsh.write(path)
+    finally:
+        gmsh.finalize()
+    dde = import_deepxde()
+    np.random.seed(0)
+    g = mesh_geometry(dde, MeshFile(path, dim=3))
+    # straight cells: exact up to the rounding of the coordinates written in the file (measured 3e-12)
+    assert abs(g.mesh.cell_measure.sum() - 1) < 1e-10 and abs(g.mesh.facet_measure.sum() - 6) < 1e-10
+    assert set(g.mesh.facet_tags.tolist()) == {1, 2}         # every boundary facet carries its tag
+    x = np.asarray(g.random_points(12000, "pseudo"), dtype=float)
+    # uniform in the cube: mean 1/2, variance 1/12 per coordinate (sd of the mean 0.29/sqrt(n); 4 sd)
+    assert np.abs(x.mean(0) - 0.5).max() < 4 * 0.29 / np.sqrt(len(x)) and np.all((x >= 0) & (x <= 1))
+    xb = np.asarray(g.random_boundary_points(6000, "pseudo"), dtype=float)
+    n = g.boundary_normal(xb)
+    axis = np.argmax(np.abs(n), axis=1)
+    outer = (n[np.arange(len(n)), axis] > 0).astype(float)   # +e_i on the face x_i = 1, -e_i on x_i = 0
+    assert np.allclose(np.abs(n).max(axis=1), 1) and np.abs(xb[np.arange(len(n)), axis] - outer).max() < 1e-12
+    # each face holds 1/6 of the points (binomial, 4 sd)
+    counts = np.bincount(2 * axis + outer.astype(int), minlength=6)
+    assert np.abs(counts - 1000).max() < 4 * np.sqrt(6000 * (1 / 6) * (5 / 6))
