@@ -145,6 +145,23 @@ def test_astra_file_scalars_and_offset(tmp_path):
     assert _recovery_error(p)[0] < 0.07
 
 
+def test_cli_reads_an_astra_fan_file(tmp_path, capsys):
+    """``sciml solve ct-data -p convention=astra -p beam=fan`` on an NPZ with the geometry as scalars."""
+    import json
+
+    from sciml.cli import main
+    A, D, dw, so, od = 240, 128, 1.5, 150.0, 100.0
+    t = np.linspace(0.0, 2 * math.pi, A, endpoint=False)
+    f = tmp_path / "fan.npz"
+    np.savez(f, sinogram=chords(*astra_rays(t, D, dw, so, od), CENTRE, RADIUS), angles=t,
+             image=astra_disk_image(N, CENTRE, RADIUS), detector_spacing=dw, source_distance=so,
+             detector_distance=od)
+    rc = main(["solve", "ct-data", "-p", f"data={f}", "-p", "convention=astra", "-p", "beam=fan",
+               "--solver", "fbp", "-o", "filter=ram-lak", "--json", "--quiet"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["errors"]["rel_l2"] < 0.07 and out["errors"]["psnr"] > 30  # measured 0.044, 34.9 dB
+
+
 def test_astra_bad_input():
     t = np.linspace(0.0, math.pi, 10, endpoint=False)
     with pytest.raises(DataError, match="convention=astra expects \\(angles, detectors\\)"):

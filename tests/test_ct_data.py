@@ -201,9 +201,10 @@ def test_bad_files_exit_2_naming_file_and_dataset(tmp_path, capsys, case, arrays
 
 
 def test_unknown_convention_and_no_file(capsys):
-    assert main(["solve", "ct-data", "-p", f"data={EXAMPLE}", "-p", "convention=astra", "--solver", "fbp",
+    assert main(["solve", "ct-data", "-p", f"data={EXAMPLE}", "-p", "convention=odl", "--solver", "fbp",
                  "--quiet"]) == 2
-    assert "convention" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "convention" in err and "odl" in err and "astra" in err  # names the value and the choices
     with pytest.raises(InvalidProblem, match="data"):
         CTData()
     with pytest.raises(DataError, match="does not exist"):
