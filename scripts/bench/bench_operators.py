@@ -162,6 +162,8 @@ def peer_fno(args) -> int:
            "parameters_ours": ours["parameters"], "parameters_theirs": theirs["parameters"],
            "train_step_ratio": ours["train_step_s"] / theirs["train_step_s"],
            "inference_ratio": ours["inference_s_per_sample"] / theirs["inference_s_per_sample"],
+           "train_step_cpu_ratio": ours["train_step_cpu_s"] / theirs["train_step_cpu_s"],
+           "inference_cpu_ratio": ours["inference_cpu_s_per_sample"] / theirs["inference_cpu_s_per_sample"],
            "load_average_1min": round(__import__("os").getloadavg()[0], 2)}
     for name, r in res_all.items():
         for k, v in r.items():
