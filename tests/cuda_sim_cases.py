@@ -1,7 +1,7 @@
 """The CUDA kernels against the CPU kernels, at small sizes.
 
 Not collected by the default run (the file name does not start with test_):
-tests/test_cuda_sim.py runs this module in a subprocess with
+tests/test_sciml/references/test_cuda_sim.py runs this module in a subprocess with
 NUMBA_ENABLE_CUDASIM=1, because the simulator must be chosen before numba
 is imported and must not leak into other tests.  On a machine with a GPU,
 ``pytest tests/cuda_sim_cases.py`` runs the same checks on the real device.

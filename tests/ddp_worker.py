@@ -1,4 +1,4 @@
-"""Run by tests/test_ddp.py under torchrun (and once alone): a solver (argv[2]:
+"""Run by tests/test_sciml/test_ddp.py under torchrun (and once alone): a solver (argv[2]:
 ``kolmogorov``, deep-kolmogorov, ``bsde``, deep-bsde, ``lpd``, learned-primal-dual, or ``fno`` on the (a, u)
 pairs of the file argv[3]) for 20 steps; rank 0 saves the loss history and the
 parameters (or the state) to the file argv[1]."""

@@ -15,7 +15,7 @@ the number of threads.  ``zig_tables()`` builds the tables once in NumPy; the
 kernels hold them as compile-time constants.
 
 The statistical checks (moments, tail mass, quantiles against the normal CDF,
-with tolerances from the standard errors) are in tests/test_rng_numba.py.
+with tolerances from the standard errors) are in tests/test_sciml/references/test_rng_numba.py.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ Operations, each at every ``--sizes`` (default 256^2 / 180 angles and 512^2 / 72
 for both beams (parallel over 180 degrees, flat-detector fan over 360 degrees: source and
 detector 4 half-widths from the centre, our default geometry), in the same geometry for
 every library (ASTRA's mapped exactly as ``ct-data -p convention=astra`` reads it,
-tests/test_astra_convention.py):
+tests/test_operators/test_astra_convention.py):
 
 * ``forward``: the projection of the disk of radius 1/2 (point-sampled at the pixel
   centres), centred for the parallel beam, centred at (0.2, 0.1) for the fan beam (a centred

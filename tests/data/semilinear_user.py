@@ -1,4 +1,4 @@
-"""User problems of the semilinear family, written as a user would (tests/test_semilinear_user.py)."""
+"""User problems of the semilinear family, written as a user would (tests/test_problems/test_semilinear_user.py)."""
 from problems.semilinear import Semilinear
 
 # -- an explicit solution with f depending on t, x and u, and sigma = 1 (not the default sqrt(2)):

@@ -366,7 +366,7 @@ def test_deepxde_import_prints_no_banner_and_writes_nothing_home(tmp_path):
     env["HOME"] = str(tmp_path)
     proc = subprocess.run([sys.executable, "-c", "from sciml.solvers.pinn import import_deepxde; "
                            "print(import_deepxde().backend.backend_name)"],
-                          capture_output=True, text=True, timeout=120, env=env, cwd=str(Path(__file__).parents[1]))
+                          capture_output=True, text=True, timeout=120, env=env, cwd=str(Path(__file__).parents[2]))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "pytorch"
     assert "Using backend" not in proc.stderr and "paddle" not in proc.stderr, proc.stderr

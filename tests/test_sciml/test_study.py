@@ -16,7 +16,7 @@ import pytest
 from sciml import io, report, study
 from test_study_toys import tail_l2
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 TOYS = "test_study_toys"
 
 
@@ -131,7 +131,7 @@ def _done_cells(out: Path) -> int:
 def test_sigkill_then_resume_gives_every_cell_once_with_the_same_numbers(tmp_path):
     spec = toy_spec(tmp_path, ns=tuple(range(2, 14)), seeds=(0,), noise=0.1, sleep=0.25)
     out = tmp_path / "killed"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH", "")]))
     cmd = [sys.executable, "-m", "sciml.cli", "study", str(spec), "--out", str(out), "--quiet"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)

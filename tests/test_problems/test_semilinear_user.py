@@ -18,7 +18,7 @@ from sciml.references.cole_hopf import ColeHopf, cole_hopf_value
 from sciml.references.multilevel_picard import MultilevelPicard
 from sciml.references.radial import Radial
 
-DATA = Path(__file__).parent / "data" / "semilinear_user.py"
+DATA = Path(__file__).parents[1] / "data" / "semilinear_user.py"
 
 
 def load(name: str):

@@ -21,7 +21,7 @@ import pytest
 from sciml import cli, loading
 from sciml.core import InvalidOption, InvalidProblem
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 FILE = str(DATA / "my_problems.py")
 THETA, S, D, T = 0.5, 0.8, 5, 1.0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "darcy_85.h5"
+DATA = Path(__file__).resolve().parents[3] / "data" / "darcy_85.h5"
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ from sciml.core import DataError, InvalidProblem
 from sciml.evaluate import evaluate
 from sciml.metrics import psnr
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "shepp_logan_skimage.npz"
+EXAMPLE = Path(__file__).resolve().parents[2] / "data" / "shepp_logan_skimage.npz"
 
 
 # ------------------------------------------------------------ geometry
@@ -54,7 +54,7 @@ def test_torch_operator_agrees_with_numba_off_centre():
 def test_off_centre_projections_match_the_analytic_line_integrals():
     """A smooth bump's projections in a geometry with rotation centre c and offset: the data at
     bin k of angle a are the line integrals at s = s0[a] + k ds; Joseph's method is second order,
-    so at n = 128 the max error is below 1e-3 of the peak (measured: tests/test_radon.py's order)."""
+    so at n = 128 the max error is below 1e-3 of the peak (measured: tests/test_operators/test_radon.py's order)."""
     n, r0, c = 128, 0.5, np.array([0.13, -0.08])
     theta = np.linspace(0.1, 3.0, 17)
     g = Geometry(n, 17, detectors=181, theta_values=tuple(theta), offset=0.01, center=tuple(c))

@@ -14,7 +14,7 @@ import pytest
 from sciml.core import InvalidOption
 from sciml.distributed import World, local_slice
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 
 
 def _torchrun(out, case, data=None):
