@@ -131,6 +131,10 @@ def test_pinn_on_a_mesh_file_robin_by_tag():
     assert rec.errors["rel_l2"] < 3e-3
     with pytest.raises(InvalidOption, match="distance function"):
         PINN(hard_dirichlet=True, adam_steps=1, lbfgs_steps=0).solve(_disk_torsion(dirichlet=0.0))
+    from problems.parabolic import Parabolic
+    heat = Parabolic(domain=MeshFile(str(DATA / "disk.msh")), T=0.1, initial=0.0, source=1.0, dirichlet=0.0)
+    with pytest.raises(InvalidOption, match="distance function"):
+        PINN(hard_dirichlet=True, adam_steps=1, lbfgs_steps=0).solve(heat)
 
 
 def test_cli_pinn_on_the_users_mesh_file(monkeypatch, capsys):

@@ -73,10 +73,7 @@ def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
     """The DeepXDE Model (data + network) for an Elliptic problem; not compiled."""
     import torch
     d = problem.d
-    from problems.domains import MeshFile
-    if pinn.hard_dirichlet and isinstance(problem.domain, MeshFile):
-        raise InvalidOption("pinn: hard_dirichlet=true needs the domain's distance function, which a MeshFile "
-                            "does not have; use soft constraints (hard_dirichlet=false)")
+    _refuse_hard_on_mesh(pinn, problem)
     geom = geometry(dde, problem.domain)
 
     def pde(x: Any, u: Any) -> Any:
@@ -145,6 +142,13 @@ def _conditions(pinn: Any, problem: Any, spatial: Any, geom: Any, dde: Any, torc
     return bcs
 
 
+def _refuse_hard_on_mesh(pinn: Any, problem: Any) -> None:
+    from problems.domains import MeshFile
+    if pinn.hard_dirichlet and isinstance(problem.domain, MeshFile):
+        raise InvalidOption("pinn: hard_dirichlet=true needs the domain's distance function, which a MeshFile "
+                            "does not have; use soft constraints (hard_dirichlet=false)")
+
+
 def _member(spatial: Any, geom: Any, name: str, part: Any) -> Any:
     """Membership test x -> bool of one boundary part (a predicate, or a mesh tag)."""
     if callable(part):
@@ -177,6 +181,7 @@ def build_parabolic(pinn: Any, problem: Any, dde: Any) -> Any:
     import torch
     spatial = problem.spatial()
     d = problem.d
+    _refuse_hard_on_mesh(pinn, problem)
     geom = geometry(dde, problem.domain)
     geomtime = dde.geometry.GeometryXTime(geom, dde.geometry.TimeDomain(0.0, problem.T))
     r, f, u0 = problem.reaction_fn(), as_fn(problem.source), problem.initial_fn()
