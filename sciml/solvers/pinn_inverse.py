@@ -106,6 +106,9 @@ class PINNInverse(Solver):
             raise InvalidOption("pinn-inverse: adam_steps + lbfgs_steps must be positive (nothing would be trained)")
 
     def _solve(self, problem: Any, *, seed: int, device: str, progress: bool) -> Solution:
+        import torch
+        if device != "cpu" and not torch.cuda.is_available():
+            raise InvalidOption(f"device={device!r} requested but CUDA is not available; use --device cpu")
         if problem.parametrisation != "constant":
             raise InvalidOption(f"pinn-inverse: parametrisation={problem.parametrisation!r} is not supported "
                                 "(only constant); use the solver fem-inverse")
