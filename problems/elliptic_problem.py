@@ -26,7 +26,7 @@ def as_function(value: Any) -> Callable[[Any, Any], Any]:
     return lambda x, xp: c
 
 
-def _describe(value: Any) -> Any:
+def describe_value(value: Any) -> Any:
     """A JSON-able description of a field value (functions by their name)."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
@@ -35,9 +35,9 @@ def _describe(value: Any) -> Any:
     if callable(value):
         return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
     if isinstance(value, dict):
-        return {str(k): _describe(v) for k, v in value.items()}
+        return {str(k): describe_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [_describe(v) for v in value]
+        return [describe_value(v) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return repr(value)
@@ -332,7 +332,7 @@ class Elliptic(Problem):
 
     def params(self) -> dict[str, Any]:
         from sciml.core import fields_of
-        return {k: _describe(getattr(self, k)) for k in fields_of(self)}
+        return {k: describe_value(getattr(self, k)) for k in fields_of(self)}
 
     def orders(self, degree: int) -> dict[str, float]:
         """Expected FEM convergence orders in h for Lagrange elements of ``degree``:

@@ -10,7 +10,7 @@ import numpy as np
 from sciml.core import InvalidProblem, Problem
 
 from .domains import Box, Domain, Interval, MeshFile
-from .elliptic_problem import Elliptic, _describe, as_function
+from .elliptic_problem import Elliptic, describe_value, as_function
 
 __all__ = ["Parabolic", "allen_cahn_deepxde", "logistic"]
 
@@ -121,7 +121,7 @@ class Parabolic(Problem):
 
     def params(self) -> dict[str, Any]:
         from sciml.core import fields_of
-        return {k: _describe(getattr(self, k)) for k in fields_of(self)}
+        return {k: describe_value(getattr(self, k)) for k in fields_of(self)}
 
 
 def allen_cahn_deepxde() -> Parabolic:

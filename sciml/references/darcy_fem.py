@@ -16,7 +16,7 @@ import numpy as np
 from ..core import InvalidOption, Problem, Solution, Solver
 
 
-def _grid_fn(fields: np.ndarray):
+def grid_fn(fields: np.ndarray):
     """Bilinear interpolation of (N, S, S) grid fields at points (M, 2) -> (M, N)."""
     from scipy.interpolate import RegularGridInterpolator
     g = np.linspace(0.0, 1.0, fields.shape[-1])
@@ -55,4 +55,4 @@ class DarcyReference(Solver):
             else:
                 state[f"u@res{res}"] = u
                 stats[f"fem_s_per_sample@res{res}"] = per
-        return Solution(fn=_grid_fn(state["u"]), stats=stats, state=state)
+        return Solution(fn=grid_fn(state["u"]), stats=stats, state=state)

@@ -17,8 +17,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..core import InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, check_range
-from .fem_common import (PointEvaluator, _assemble_system, _boundary_dofs,  # noqa: F401 (re-exported)
-                         _keep_root_logger, _make_ksp, _petsc_options, _solve, dolfinx_modules)
+from .fem_common import (PointEvaluator, assemble_system, boundary_dofs,  # noqa: F401 (re-exported)
+                         keep_root_logger, make_ksp, petsc_options, solve_linear, dolfinx_modules)
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ class FEM(Solver):
     def element(self) -> LagrangeElement:
         return LagrangeElement(self.degree)
 
-    @_keep_root_logger
+    @keep_root_logger
     def solve(self, problem: Problem, *, seed: int = 0, device: str = "cpu",
               progress: bool = False) -> Solution:
         self.check_problem(problem)
@@ -113,7 +113,7 @@ class FEM(Solver):
         return _withhold_unresolved_norms(self, problem, sol)
 
 
-#: FEM-norm errors use quadrature of degree 2*degree + 6 (fem_elliptic._fem_errors)
+#: FEM-norm errors use quadrature of degree 2*degree + 6 (fem_elliptic.fem_errors)
 def _withhold_unresolved_norms(solver: FEM, problem: Problem, sol: Solution) -> Solution:
     """A degree-q rule has about q/2 points per direction and cell: when the
     exact solution varies on ``problem.length_scale()`` below about half their
@@ -146,7 +146,7 @@ class DarcyFEM:
     refreshes the coefficient, reassembles and solves (LU by default).
     """
 
-    @_keep_root_logger
+    @keep_root_logger
     def __init__(self, S: int, f: float = 1.0, linear_solver: str = "lu") -> None:
         if S < 3:
             raise InvalidOption(f"darcy: res={S} is too small; allowed: res >= 3")
@@ -165,9 +165,9 @@ class DarcyFEM:
         self._a_form = fem.form(self._a * ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
         self._L_form = fem.form(fem.Constant(msh, float(f)) * v * ufl.dx)
         zero = fem.Function(V)
-        self._bc = fem.dirichletbc(zero, _boundary_dofs(mods, msh, V))
+        self._bc = fem.dirichletbc(zero, boundary_dofs(mods, msh, V))
         self._uh = fem.Function(V)
-        self._options = _petsc_options(linear_solver, 1e-12)
+        self._options = petsc_options(linear_solver, 1e-12)
         # grid index (i along x, j along y) of each P1 dof
         xy = V.tabulate_dof_coordinates()[:, :2]
         ij = np.rint(xy * (S - 1)).astype(np.int64)
@@ -187,8 +187,8 @@ class DarcyFEM:
         if not np.all(np.isfinite(a)) or np.any(a <= 0):
             raise InvalidOption("darcy: the coefficient a must be finite and positive")
         self._a.x.array[:] = a.reshape(-1)[self._cell_vertices].mean(axis=1)
-        A, b = _assemble_system(self._mods, self._a_form, self._L_form, self._bc)
-        _solve(self._mods, A, b, self._uh, self._options, prefix=f"sciml_darcy_{id(self)}_")
+        A, b = assemble_system(self._mods, self._a_form, self._L_form, self._bc)
+        solve_linear(self._mods, A, b, self._uh, self._options, prefix=f"sciml_darcy_{id(self)}_")
         A.destroy()
         b.destroy()
         out = np.empty(self.S * self.S)
@@ -197,7 +197,7 @@ class DarcyFEM:
 
 
 # --------------------------------------------------- semilinear heat (low d)
-@_keep_root_logger
+@keep_root_logger
 def solve_backward_semilinear(d: int, T: float, g: Any, reaction_flow: Any, *, L: float = 10.0,
                               n: int | None = None, degree: int = 1, steps: int = 200,
                               point: np.ndarray | None = None) -> float:
@@ -234,16 +234,16 @@ def solve_backward_semilinear(d: int, T: float, g: Any, reaction_flow: Any, *, L
     lhs = fem.form(u * w * ufl.dx + 0.5 * dt * ufl.inner(ufl.grad(u), ufl.grad(w)) * ufl.dx)
     rhs_op = fem.form(u * w * ufl.dx - 0.5 * dt * ufl.inner(ufl.grad(u), ufl.grad(w)) * ufl.dx)
     zero = fem.Function(V)
-    bc = fem.dirichletbc(zero, _boundary_dofs(mods, msh, V))
+    bc = fem.dirichletbc(zero, boundary_dofs(mods, msh, V))
     A = petsc.assemble_matrix(lhs, bcs=[bc])
     A.assemble()
     B = petsc.assemble_matrix(rhs_op)  # no bc: the rhs rows of boundary dofs are overwritten below
     B.assemble()
     v = fem.Function(V)
     v.interpolate(lambda X: g(X[:d].T))
-    bdofs = _boundary_dofs(mods, msh, V)
+    bdofs = boundary_dofs(mods, msh, V)
     v.x.array[bdofs] = 0.0
-    ksp = _make_ksp(mods, A, _petsc_options("lu", 1e-12), prefix=f"sciml_semilinear_{id(v)}_")
+    ksp = make_ksp(mods, A, petsc_options("lu", 1e-12), prefix=f"sciml_semilinear_{id(v)}_")
     b = A.createVecRight()
     for _ in range(steps):
         v.x.array[:] = reaction_flow(v.x.array, 0.5 * dt)

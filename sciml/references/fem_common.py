@@ -36,7 +36,7 @@ def dolfinx_modules() -> dict[str, Any]:
     return {"dolfinx": dolfinx, "ufl": ufl, "MPI": MPI, "PETSc": PETSc}
 
 
-def _keep_root_logger(fn: Any) -> Any:
+def keep_root_logger(fn: Any) -> Any:
     """Silence INFO records while ``fn`` runs and restore the root logger after.
 
     FFCx compiles forms through cffi/setuptools, whose distutils logging
@@ -56,7 +56,7 @@ def _keep_root_logger(fn: Any) -> Any:
 
 
 # -------------------------------------------------------------- mesh helpers
-def _boundary_dofs(mods: dict[str, Any], msh: Any, V: Any) -> np.ndarray:
+def boundary_dofs(mods: dict[str, Any], msh: Any, V: Any) -> np.ndarray:
     mesh, fem = mods["dolfinx"].mesh, mods["dolfinx"].fem
     fdim = msh.topology.dim - 1
     msh.topology.create_connectivity(fdim, msh.topology.dim)
@@ -64,14 +64,14 @@ def _boundary_dofs(mods: dict[str, Any], msh: Any, V: Any) -> np.ndarray:
     return fem.locate_dofs_topological(V, fdim, facets)
 
 
-def _petsc_options(kind: str, rtol: float) -> dict[str, Any]:
+def petsc_options(kind: str, rtol: float) -> dict[str, Any]:
     if kind == "lu":
         return {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
     return {"ksp_type": "cg", "pc_type": "hypre", "pc_hypre_type": "boomeramg",
             "ksp_rtol": rtol, "ksp_atol": 0.0, "ksp_max_it": 1000}
 
 
-def _make_ksp(mods: dict[str, Any], A: Any, options: dict[str, Any], prefix: str) -> Any:
+def make_ksp(mods: dict[str, Any], A: Any, options: dict[str, Any], prefix: str) -> Any:
     PETSc = mods["PETSc"]
     ksp = PETSc.KSP().create(A.getComm())
     ksp.setOperators(A)
@@ -85,7 +85,7 @@ def _make_ksp(mods: dict[str, Any], A: Any, options: dict[str, Any], prefix: str
     return ksp
 
 
-def _assemble_system(mods: dict[str, Any], a_form: Any, L_form: Any, bc: Any) -> tuple[Any, Any]:
+def assemble_system(mods: dict[str, Any], a_form: Any, L_form: Any, bc: Any) -> tuple[Any, Any]:
     petsc = mods["dolfinx"].fem.petsc
     PETSc = mods["PETSc"]
     A = petsc.assemble_matrix(a_form, bcs=[bc])
@@ -97,8 +97,8 @@ def _assemble_system(mods: dict[str, Any], a_form: Any, L_form: Any, bc: Any) ->
     return A, b
 
 
-def _solve(mods: dict[str, Any], A: Any, b: Any, uh: Any, options: dict[str, Any], prefix: str) -> int:
-    ksp = _make_ksp(mods, A, options, prefix)
+def solve_linear(mods: dict[str, Any], A: Any, b: Any, uh: Any, options: dict[str, Any], prefix: str) -> int:
+    ksp = make_ksp(mods, A, options, prefix)
     ksp.solve(b, uh.vector)
     uh.x.scatter_forward()
     reason = ksp.getConvergedReason()

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core import InvalidProblem, Solution
-from .fem_common import PointEvaluator, _keep_root_logger, _petsc_options, _solve
+from .fem_common import PointEvaluator, keep_root_logger, petsc_options, solve_linear
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _agree(comm: Any, msg: str | None) -> None:
         raise InvalidProblem(msgs[0])
 
 
-def _check_on_mesh(problem: Any, msh: Any, degree: int) -> None:
+def check_on_mesh(problem: Any, msh: Any, degree: int) -> None:
     """The problem's functions where the solver uses them, before anything is assembled
     (all ranks agree).  A coefficient and a reaction given as functions at the cells'
     quadrature points of degree 2*degree + 2 (A symmetric positive definite, c >= 0);
@@ -231,7 +231,7 @@ def uses_tags(problem: Any) -> bool:
                for bc in problem.conditions())   # "boundary" and "rest" are found from the exterior facets
 
 
-def _mark_parts(mods: dict[str, Any], problem: Any, msh: Any, facet_tags: Any,
+def mark_parts(mods: dict[str, Any], problem: Any, msh: Any, facet_tags: Any,
                 names: dict[str, int]) -> dict[str, np.ndarray]:
     """Facet indices of every boundary part a condition uses."""
     dmesh = mods["dolfinx"].mesh
@@ -283,7 +283,7 @@ def _mark_parts(mods: dict[str, Any], problem: Any, msh: Any, facet_tags: Any,
 
 
 # ------------------------------------------------------------------ forms
-def _ufl_coefficient(problem: Any, ufl: Any, x: Any, xp: Any) -> tuple[Any, bool]:
+def ufl_coefficient(problem: Any, ufl: Any, x: Any, xp: Any) -> tuple[Any, bool]:
     """(A as UFL, is it a matrix)."""
     A = problem.coefficient
     val = A(x, xp) if callable(A) else A
@@ -302,8 +302,8 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     t0 = time.perf_counter()
     msh, facet_tags, names, hsize = build_mesh(mods, problem.domain, n=fem_solver.n, h=fem_solver.h,
                                                degree=p, comm=MPI.COMM_WORLD, facet_tags=uses_tags(problem))
-    _check_on_mesh(problem, msh, p)
-    parts = _mark_parts(mods, problem, msh, facet_tags, names)
+    check_on_mesh(problem, msh, p)
+    parts = mark_parts(mods, problem, msh, facet_tags, names)
     d = problem.d
     V = fem.FunctionSpace(msh, ("Lagrange", p))
     ndofs = V.dofmap.index_map.size_global * V.dofmap.index_map_bs
@@ -313,7 +313,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     q_rhs = 2 * p + 4
     dxq = ufl.dx(metadata={"quadrature_degree": q_rhs})
 
-    A, is_matrix = _ufl_coefficient(problem, ufl, x, xp)
+    A, is_matrix = ufl_coefficient(problem, ufl, x, xp)
     if is_matrix:
         a = ufl.inner(A * ufl.grad(u), ufl.grad(v)) * dxq
     elif not callable(problem.coefficient) and float(A) == 1.0:
@@ -357,7 +357,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
         kind = "lu" if ndofs < 50_000 else "cg-amg"
     uh = fem.Function(V)
     t1 = time.perf_counter()
-    its = _solve(mods, Amat, b, uh, _petsc_options(kind, fem_solver.rtol), prefix=f"sciml_fem_{id(uh)}_")
+    its = solve_linear(mods, Amat, b, uh, petsc_options(kind, fem_solver.rtol), prefix=f"sciml_fem_{id(uh)}_")
     t_solve = time.perf_counter() - t1
     Amat.destroy()
     b.destroy()
@@ -367,7 +367,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     def extra_errors(_problem: Any) -> dict[str, float]:
         # computed when asked (by evaluate), not as part of the solve it measures
         if "errors" not in cache:
-            cache["errors"] = _keep_root_logger(_fem_errors)(mods, problem, uh, msh, p)
+            cache["errors"] = keep_root_logger(fem_errors)(mods, problem, uh, msh, p)
         return dict(cache["errors"])
     log.info("fem: %s P%d h=%.4g ndofs=%d %s its=%d assemble %.3fs solve %.3fs", type(problem.domain).__name__,
              p, hsize, ndofs, kind, its, t_asm, t_solve)
@@ -377,7 +377,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     return Solution(fn=PointEvaluator(mods, uh), stats=stats, state=state, extra_errors=extra_errors)
 
 
-def _fem_errors(mods: dict[str, Any], problem: Any, uh: Any, msh: Any, degree: int) -> dict[str, float]:
+def fem_errors(mods: dict[str, Any], problem: Any, uh: Any, msh: Any, degree: int) -> dict[str, float]:
     """||u - u_h||_L2, |u - u_h|_H1 and relative versions on the mesh, when u is known."""
     if not getattr(problem, "has_exact", False):
         return {}

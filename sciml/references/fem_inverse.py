@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from ..core import InvalidOption, InvalidProblem, Solution, Solver, opt
-from .fem_common import PointEvaluator, _keep_root_logger, _petsc_options, _solve, dolfinx_modules
-from .fem_elliptic import UFLNamespace, _mark_parts, build_mesh
+from .fem_common import PointEvaluator, keep_root_logger, petsc_options, solve_linear, dolfinx_modules
+from .fem_elliptic import UFLNamespace, mark_parts, build_mesh
 
 __all__ = ["recover_coefficient", "quadrant_indicators", "FEMInverse"]
 
@@ -33,7 +33,7 @@ def quadrant_indicators(domain: Any, x: Any, xp: Any) -> list[Any]:
 
 def recover_coefficient(*args: Any, **kwargs: Any) -> dict[str, Any]:
     """Recovered parameters, residual and cost (see :func:`_recover`)."""
-    return _keep_root_logger(_recover)(*args, **kwargs)
+    return keep_root_logger(_recover)(*args, **kwargs)
 
 
 def _recover(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *, parametrisation: str = "constant",
@@ -55,7 +55,7 @@ def _recover(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *, parametrisat
     fem, petsc = dolfinx.fem, dolfinx.fem.petsc
     t0 = time.perf_counter()
     msh, tags, names, _ = build_mesh(mods, problem.domain, n=n, h=0.0, degree=degree, comm=MPI.COMM_WORLD)
-    parts = _mark_parts(mods, problem, msh, tags, names)
+    parts = mark_parts(mods, problem, msh, tags, names)
     V = fem.FunctionSpace(msh, ("Lagrange", degree))
     x = ufl.SpatialCoordinate(msh)
     xp = UFLNamespace(ufl)
@@ -89,7 +89,7 @@ def _recover(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *, parametrisat
         petsc.apply_lifting(b, [a_form], bcs=[bcs])
         b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
         petsc.set_bc(b, bcs)
-        _solve(mods, Amat, b, uh, _petsc_options("lu", 1e-12), prefix=f"sciml_inverse_{id(uh)}_")
+        solve_linear(mods, Amat, b, uh, petsc_options("lu", 1e-12), prefix=f"sciml_inverse_{id(uh)}_")
         Amat.destroy()
         b.destroy()
         solves[0] += 1

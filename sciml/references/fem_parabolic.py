@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core import Solution, SolverDiverged
 from .fem_common import PointEvaluator
-from .fem_elliptic import (UFLNamespace, _check_on_mesh, _fem_errors, _mark_parts, _ufl_coefficient, build_mesh,
+from .fem_elliptic import (UFLNamespace, check_on_mesh, fem_errors, mark_parts, ufl_coefficient, build_mesh,
                            dirichlet_conditions, uses_tags)
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,8 @@ def solve_parabolic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solu
     t0 = time.perf_counter()
     msh, facet_tags, names, hsize = build_mesh(mods, problem.domain, n=fem_solver.n, h=fem_solver.h,
                                                degree=p, comm=MPI.COMM_WORLD, facet_tags=uses_tags(spatial))
-    _check_on_mesh(spatial, msh, p)
-    parts = _mark_parts(mods, spatial, msh, facet_tags, names)
+    check_on_mesh(spatial, msh, p)
+    parts = mark_parts(mods, spatial, msh, facet_tags, names)
     d = problem.d
     V = fem.FunctionSpace(msh, ("Lagrange", p))
     ndofs = V.dofmap.index_map.size_global
@@ -52,7 +52,7 @@ def solve_parabolic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solu
     u, u_n, v = fem.Function(V), fem.Function(V), ufl.TestFunction(V)
     dxq = ufl.dx(metadata={"quadrature_degree": 2 * p + 4})
     dt = problem.T / steps
-    A, is_matrix = _ufl_coefficient(spatial, ufl, x, xp)
+    A, is_matrix = ufl_coefficient(spatial, ufl, x, xp)
     r = problem.reaction_fn()
     f = spatial.source(x, xp) if callable(spatial.source) else float(spatial.source)
     fdim = msh.topology.dim - 1
@@ -112,7 +112,7 @@ def solve_parabolic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solu
         u.x.scatter_forward()
         u_n.x.array[:] = u.x.array
     wall = time.perf_counter() - t0
-    errors = _fem_errors(mods, problem, u, msh, p) if problem.exact_solution is not None else {}
+    errors = fem_errors(mods, problem, u, msh, p) if problem.exact_solution is not None else {}
     log.info("fem: parabolic %s P%d h=%.4g ndofs=%d steps=%d newton=%d %.3fs", fem_solver.scheme, p, hsize,
              ndofs, steps, newton_its, wall)
     stats = {"ndofs": int(ndofs), "h": hsize, "dt": dt, "steps": steps, "newton_iterations": int(newton_its),

@@ -172,7 +172,7 @@ class NeuralClosure(Solver):
     def train(self, problem: Problem, seed: int, device: str, progress: bool):
         import torch
 
-        from problems.boltzmann import closure_quadrature, monomials, sample_closure_moments
+        from ..references.entropy_closure import closure_quadrature, monomials, sample_closure_moments
         from ..torch_utils import seeded, torch_device
         from ..training import train
         dev = torch_device(device)
@@ -222,7 +222,7 @@ class NeuralClosure(Solver):
         predict = closure_predictor(net, problem.N, device, polish=self.polish)
 
         def fn(x: np.ndarray) -> np.ndarray:
-            from problems.boltzmann import realisable
+            from ..references.entropy_closure import realisable
             x = np.atleast_2d(np.asarray(x, dtype=float))
             if not np.all(realisable(x, problem.N)):
                 raise InvalidProblem(f"{self.name}: a moment vector is outside the realisable set")
@@ -240,7 +240,7 @@ def closure_predictor(net, N: int, device: str = "cpu", dtype: str = "float64", 
     Evaluated in blocks of ``chunk`` rows (the same numbers, faster on a CPU)."""
     import torch
 
-    from problems.boltzmann import closure_quadrature, monomials
+    from ..references.entropy_closure import closure_quadrature, monomials
     mu, w = closure_quadrature()
     import copy
     tdt = torch.float64 if dtype == "float64" else torch.float32
@@ -266,7 +266,7 @@ def closure_predictor(net, N: int, device: str = "cpu", dtype: str = "float64", 
         alpha = torch.cat([multipliers(X[i:i + chunk]) for i in range(0, len(X), chunk)])
         alpha = alpha.cpu().numpy().astype(float)
         if polish:
-            from problems.boltzmann import monomials as mono
+            from ..references.entropy_closure import monomials as mono
             mfull = mono(mu, N)
             target = np.concatenate([np.ones((len(x), 1)), x], axis=1)
             fq = np.exp(alpha @ mfull) * w

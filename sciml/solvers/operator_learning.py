@@ -170,8 +170,8 @@ class _OperatorLearner(Solver, AcceleratorOptions):
                 log.warning("%s: skipping the res-%d test set (tied to the training grid)", self.name, res)
         if hasattr(problem, "grid_function"):
             return Solution(fn=problem.grid_function(u_pred), stats=stats, state=state)
-        from ..references.darcy_fem import _grid_fn
-        return Solution(fn=_grid_fn(u_pred), stats=stats, state=state)
+        from ..references.darcy_fem import grid_fn
+        return Solution(fn=grid_fn(u_pred), stats=stats, state=state)
 
     # ------------------------------------------------------------------ train
     def _train(self, model: OperatorModel, problem: Problem, a_tr: np.ndarray, u_tr: np.ndarray,
