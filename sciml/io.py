@@ -66,7 +66,7 @@ def schema(name: str) -> str:
 SCHEMA = schema("results")
 CHECKPOINT_SCHEMA = schema("checkpoint")
 
-__all__ = ["atomic_path", "atomic_h5", "check_output", "clean_stale_temps", "finish_partial", "h5_file",
+__all__ = ["atomic_path", "atomic_h5", "check_output", "clean_stale_temps", "finish_partial", "h5_file", "json_text",
            "open_h5", "save", "load", "save_checkpoint", "load_checkpoint", "schema", "Schema", "SCHEMAS",
            "SCHEMA"]
 
@@ -281,7 +281,8 @@ def open_h5(path: str | os.PathLike, *, schema: str, what: str, hint: str = "") 
         raise DataError(f"cannot read {what} {p}: {exc}") from None
 
 
-def _json(obj: Any) -> str:
+def json_text(obj: Any) -> str:
+    """``obj`` as JSON text: NumPy scalars and arrays as numbers and lists, paths as strings."""
     def default(o: Any) -> Any:
         if isinstance(o, np.generic):
             return o.item()
@@ -307,12 +308,12 @@ def _record_dict(record: Any) -> dict[str, Any]:
 def _write_run(group: Any, rec: dict[str, Any]) -> None:
     for key in _SCALARS:
         v = rec.get(key)
-        group.attrs[key] = _json(v)
+        group.attrs[key] = json_text(v)
     for key in _DICTS:
-        group.attrs[key] = _json(rec.get(key, {}))
+        group.attrs[key] = json_text(rec.get(key, {}))
     stats = dict(rec.get("stats") or {})
     history = stats.pop("loss_history", None)
-    group.attrs["stats"] = _json({k: v for k, v in stats.items() if not isinstance(v, np.ndarray)})
+    group.attrs["stats"] = json_text({k: v for k, v in stats.items() if not isinstance(v, np.ndarray)})
     group.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
     if history is not None and len(history):
         group.create_dataset("loss_history", data=np.asarray(history, dtype=float))
@@ -355,7 +356,7 @@ def save_checkpoint(path: str | os.PathLike, config: Mapping[str, Any],
                     arrays: Mapping[str, np.ndarray]) -> Path:
     """Write a model checkpoint: its configuration (JSON) and named arrays."""
     with atomic_h5(path, schema=CHECKPOINT_SCHEMA) as f:
-        f.attrs["config"] = _json(dict(config))
+        f.attrs["config"] = json_text(dict(config))
         g = f.create_group("arrays")
         for k, v in arrays.items():
             g.create_dataset(k, data=np.asarray(v))

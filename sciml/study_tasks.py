@@ -117,7 +117,7 @@ def run_reference_task(task: dict[str, Any]) -> dict[str, Any]:
         stats = {k: v for k, v in sol.stats.items() if not isinstance(v, np.ndarray)}
         state = {k: np.asarray(v) for k, v in sol.state.items() if np.asarray(v).dtype.kind in "fiub"}
         return {"status": "done", "points": points, "values": values, "value": value,
-                "stats": json.loads(io._json(stats)), "state": state}
+                "stats": json.loads(io.json_text(stats)), "state": state}
     except Exception as exc:  # noqa: BLE001 - recorded, the study goes on
         return failure_record(exc)
 
