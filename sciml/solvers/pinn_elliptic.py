@@ -127,8 +127,8 @@ def _conditions(pinn: Any, problem: Any, spatial: Any, geom: Any, dde: Any, torc
             if hard:
                 continue
             bcs.append(dde.icbc.DirichletBC(
-                geom, (lambda g: lambda X: np.broadcast_to(np.asarray(g(X[:, :d].T, np), dtype=float),
-                                                           X.shape[:1])[:, None])(bc.g), on_part(bc.part)))
+                geom, (lambda g: lambda X: np.array(np.broadcast_to(  # a writable copy: torch warns on views
+                    np.asarray(g(X[:, :d].T, np), dtype=float), X.shape[:1])[:, None]))(bc.g), on_part(bc.part)))
         else:
             def residual(inputs: Any, outputs: Any, X: np.ndarray, bc: Any = bc) -> Any:
                 _, flux = _flux(problem, inputs, outputs, torch)
@@ -204,8 +204,8 @@ def build_parabolic(pinn: Any, problem: Any, dde: Any) -> Any:
             raise InvalidOption(f"pinn: hard_dirichlet=true needs initial = dirichlet on the boundary (they differ "
                                 f"by {mismatch:.3g}); use soft constraints")
     else:
-        bcs.append(dde.icbc.IC(geomtime, lambda X: np.broadcast_to(
-            np.asarray(u0(X[:, :d].T, np), dtype=float), X.shape[:1])[:, None], lambda _x, on_initial: on_initial))
+        bcs.append(dde.icbc.IC(geomtime, lambda X: np.array(np.broadcast_to(
+            np.asarray(u0(X[:, :d].T, np), dtype=float), X.shape[:1])[:, None]), lambda _x, on_initial: on_initial))
     n_b = 0 if hard and not bcs else pinn.n_boundary
     data = dde.data.TimePDE(geomtime, pde, bcs, num_domain=pinn.n_domain, num_boundary=n_b,
                             num_initial=0 if hard else pinn.n_boundary, train_distribution=pinn.sampler)

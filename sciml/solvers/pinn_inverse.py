@@ -56,8 +56,8 @@ def recover_constant_pinn(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *,
                 return -torch.exp(theta) * lap - _torch_values(f, x, torch)
 
             geom = geometry(dde, problem.domain)
-            bcs = [dde.icbc.DirichletBC(geom, lambda X: np.broadcast_to(
-                       np.asarray(g(X.T, np), dtype=float), X.shape[:1])[:, None], lambda _x, on_b: on_b),
+            bcs = [dde.icbc.DirichletBC(geom, lambda X: np.array(np.broadcast_to(
+                       np.asarray(g(X.T, np), dtype=float), X.shape[:1])[:, None]), lambda _x, on_b: on_b),
                    dde.icbc.PointSetBC(x_obs, u_obs)]
             data = dde.data.PDE(geom, pde, bcs, num_domain=n_domain, num_boundary=n_boundary,
                                 anchors=x_obs, train_distribution="Hammersley")

@@ -10,8 +10,9 @@ Sampling is uniform in area/volume (surface/length on the boundary): a cell
 is drawn with probability proportional to its measure, then a point is drawn
 uniformly in the reference simplex and mapped through the cell's own
 (isoparametric) map.  On a curved cell the map's Jacobian is not constant,
-so each point is kept with probability |det J(ξ)| / (M |det J|_max-estimate),
-which makes the density exactly proportional to area.  ``sampler`` is
+so a point ξ drawn in cell K is kept with probability r / M, where
+r = |det J(ξ)| |K_ref| / |K| (1 on average over K) and M bounds r (the largest
+r of the batch, times 1.05): the density is then proportional to area.  ``sampler`` is
 DeepXDE's: pseudo-random or a quasi-random sequence in d + 1 dimensions (one
 coordinate picks the cell by its cumulative measure, the others place the
 point).
