@@ -46,6 +46,11 @@ def _h1_sq_1d(v: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def h1_per_sample_1d(pred: np.ndarray, true: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Relative H1 error ||pred - true||_H1 / ||true||_H1 of each sample on the 1D grid ``x``.
+
+    ``pred`` and ``true`` have shape (n_samples, len(x)); the H1 norm is the
+    trapezoid L2 norm plus the exact H1 seminorm of the piecewise-linear interpolant.
+    """
     return np.sqrt(_h1_sq_1d(pred - true, x) / _h1_sq_1d(true, x))
 
 
