@@ -47,13 +47,14 @@ import numpy as np
 from sciml.core import InvalidOption, InvalidProblem
 
 from .filters import fbp_filter, filter_padded
+from .grid import ImageGrid
 from .norms import power_norm
 
 __all__ = ["FanGeometry", "RayGeometry", "FanRadon", "TorchFanRadon", "fan_fbp", "parker_weights"]
 
 
 @dataclass(frozen=True)
-class FanGeometry:
+class FanGeometry(ImageGrid):
     """Flat-detector fan-beam geometry; see the module docstring."""
 
     n: int
@@ -65,6 +66,7 @@ class FanGeometry:
     offset: float = 0.0
     angle_range: float = 360.0      # degrees
     theta_values: tuple[float, ...] = ()
+    label = "fan geometry"
 
     def __post_init__(self) -> None:
         if int(self.n) != self.n or self.n < 2:
@@ -87,10 +89,6 @@ class FanGeometry:
             raise InvalidProblem("fan geometry: theta_values and offset must be finite")
 
     # ------------------------------------------------------------ sizes
-    @property
-    def h(self) -> float:
-        return 2.0 / self.n
-
     @property
     def magnification(self) -> float:
         return (self.source_distance + self.detector_distance) / self.source_distance
@@ -123,18 +121,6 @@ class FanGeometry:
     def u(self) -> np.ndarray:
         return (np.arange(self.n_det) + 0.5 - self.n_det / 2.0) * self.du + self.offset
 
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        return (self.n, self.n)
-
-    @property
-    def sino_shape(self) -> tuple[int, int]:
-        return (self.angles, self.n_det)
-
-    def pixel_centres(self) -> tuple[np.ndarray, np.ndarray]:
-        c = -1.0 + (np.arange(self.n) + 0.5) * self.h
-        return np.meshgrid(c, c, indexing="xy")
-
     def refined(self, factor: int) -> "FanGeometry":
         """Same source, detector and angles on an image grid ``factor`` times finer."""
         return FanGeometry(self.n * factor, self.angles, self.source_distance, self.detector_distance,
@@ -145,16 +131,6 @@ class FanGeometry:
                 "source_distance": float(self.source_distance), "detector_distance": float(self.detector_distance),
                 "detectors": self.n_det, "detector_spacing": float(self.du), "offset": float(self.offset),
                 "angle_range": float(self.angle_range), "theta_values": [float(t) for t in self.theta_values]}
-
-    def check_image(self, x: np.ndarray, what: str = "image") -> None:
-        if tuple(x.shape[-2:]) != self.image_shape:
-            raise InvalidProblem(f"{what} shape {tuple(x.shape)} does not match the geometry's "
-                                 f"image shape {self.image_shape}")
-
-    def check_sino(self, y: np.ndarray, what: str = "sinogram") -> None:
-        if tuple(y.shape[-2:]) != self.sino_shape:
-            raise InvalidProblem(f"{what} shape {tuple(y.shape)} does not match the fan geometry "
-                                 f"(angles, detectors) = {self.sino_shape}")
 
     # ------------------------------------------------------------ rays
     def rays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -178,7 +154,7 @@ class FanGeometry:
 
 
 @dataclass(frozen=True)
-class RayGeometry:
+class RayGeometry(ImageGrid):
     """Any set of lines as a parallel geometry with one detector per "angle" (what the
     parallel-beam kernels of :mod:`operators.radon` need: ``theta``, ``s0``, ``ds``, ...).
     ``ds = h`` keeps every pixel footprint within 1.5 bins (the SIMD adjoint)."""
@@ -206,30 +182,11 @@ class RayGeometry:
         return np.zeros(1)
 
     n_det = 1
-
-    @property
-    def h(self) -> float:
-        return 2.0 / self.n
+    label = "ray geometry"
 
     @property
     def ds(self) -> float:
         return self.h
-
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        return (self.n, self.n)
-
-    @property
-    def sino_shape(self) -> tuple[int, int]:
-        return (self.angles, 1)
-
-    def check_image(self, x: np.ndarray, what: str = "image") -> None:
-        if tuple(x.shape[-2:]) != self.image_shape:
-            raise InvalidProblem(f"{what} shape {tuple(x.shape)} does not match the image shape {self.image_shape}")
-
-    def check_sino(self, y: np.ndarray, what: str = "sinogram") -> None:
-        if tuple(y.shape[-2:]) != self.sino_shape:
-            raise InvalidProblem(f"{what} shape {tuple(y.shape)} does not match {self.sino_shape}")
 
 
 class FanRadon:

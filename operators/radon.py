@@ -44,6 +44,7 @@ from sciml.core import InvalidOption, InvalidProblem
 
 # re-exported: the filters, the norm and the torch projector are part of this module's API
 from .filters import FILTERS, fbp_filter, fbp_scale, filter_padded, filter_sinogram
+from .grid import ImageGrid
 from .norms import power_norm
 from .radon_torch import TorchRadon
 
@@ -55,7 +56,7 @@ WEDGE_GAPS = 16.0
 
 
 @dataclass(frozen=True)
-class Geometry:
+class Geometry(ImageGrid):
     """Parallel-beam geometry; see the module docstring for the conventions."""
 
     n: int
@@ -89,10 +90,6 @@ class Geometry:
     @property
     def n_det(self) -> int:
         return int(self.detectors) if self.detectors else int(math.ceil(math.sqrt(2.0) * self.n))
-
-    @property
-    def h(self) -> float:
-        return 2.0 / self.n
 
     @property
     def ds(self) -> float:
@@ -148,19 +145,6 @@ class Geometry:
         out[order] = (tot / cnt)[run]
         return out
 
-    @property
-    def image_shape(self) -> tuple[int, int]:
-        return (self.n, self.n)
-
-    @property
-    def sino_shape(self) -> tuple[int, int]:
-        return (self.angles, self.n_det)
-
-    def pixel_centres(self) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y) coordinate arrays of shape (n, n), ``x[i, j] = x_j``, ``y[i, j] = y_i``."""
-        c = -1.0 + (np.arange(self.n) + 0.5) * self.h
-        return np.meshgrid(c, c, indexing="xy")
-
     def refined(self, factor: int) -> "Geometry":
         """Same angles and detectors on an image grid ``factor`` times finer."""
         return Geometry(self.n * factor, self.angles, self.angle_range, self.n_det, self.half_width,
@@ -173,16 +157,6 @@ class Geometry:
             out.update(theta_values=[float(t) for t in self.theta_values], offset=float(self.offset),
                        center=[float(c) for c in self.center])
         return out
-
-    def check_image(self, x: np.ndarray, what: str = "image") -> None:
-        if tuple(x.shape[-2:]) != self.image_shape:
-            raise InvalidProblem(f"{what} shape {tuple(x.shape)} does not match the geometry's "
-                                 f"image shape {self.image_shape}")
-
-    def check_sino(self, y: np.ndarray, what: str = "sinogram") -> None:
-        if tuple(y.shape[-2:]) != self.sino_shape:
-            raise InvalidProblem(f"{what} shape {tuple(y.shape)} does not match the geometry "
-                                 f"(angles, detectors) = {self.sino_shape}")
 
 
 def _batched(x: np.ndarray) -> tuple[np.ndarray, bool]:
