@@ -37,9 +37,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sciml.core import DataError, InvalidProblem, Problem, Solution, check_choice, check_range, opt
+from sciml.core import InvalidProblem, Problem, Solution, check_choice, check_range, opt
 
 from . import tomography_phantoms as ph
+from .ct_conventions import CONVENTIONS, to_sciml
 
 __all__ = ["CT", "CTData", "CONVENTIONS", "PHANTOMS", "NOISES", "image_of"]
 
@@ -211,7 +212,6 @@ def image_solution(img: np.ndarray, stats: dict[str, Any] | None = None) -> Solu
 
 
 # ----------------------------------------------------------- CT from your data
-CONVENTIONS = ("sciml", "skimage", "astra")
 
 
 @dataclass(frozen=True)
@@ -316,76 +316,15 @@ class CTData(Problem):
         else:
             d = read_arrays(self.data, ("sinogram", "angles"),
                             ("image", "n", "detector_spacing", "offset", "source_distance", "detector_distance"))
-        sino, ang = d["sinogram"], d["angles"]
-        if sino.ndim != 2:
-            raise DataError(f"{src}: dataset 'sinogram' has shape {sino.shape}; expected 2 dimensions")
-        if ang.ndim != 1:
-            raise DataError(f"{src}: dataset 'angles' has shape {ang.shape}; expected one angle per projection")
-        layout = "(detectors, angles)" if self.convention == "skimage" else "(angles, detectors)"
-        axis = 1 if self.convention == "skimage" else 0
-        if sino.shape[axis] != len(ang):
-            raise DataError(f"{src}: dataset 'sinogram' has shape {sino.shape} but 'angles' holds {len(ang)} "
-                            f"angles; convention={self.convention} expects {layout}")
-        if self.convention == "skimage":
-            sino, ang = sino.T, np.deg2rad(ang)
-        A, D = sino.shape
-        image = d.get("image")
 
-        def scalar(key: str, given: float) -> float:
+        def scalar(key: str) -> float:  # the option if given, else the file's scalar, else 0
+            given = getattr(self, key)
             if given:
                 return float(given)
             v = d.get(key)
             return float(np.asarray(v).reshape(-1)[0]) if v is not None and np.size(v) == 1 else 0.0
-        n = int(scalar("n", self.n)) or (image.shape[0] if image is not None else 0)
-        if not n and self.convention == "astra":  # the square's diagonal fits the (virtual) detector
-            R, Dd = scalar("source_distance", self.source_distance), scalar("detector_distance", self.detector_distance)
-            width = D * (scalar("detector_spacing", self.detector_spacing) or 1.0)
-            n = max(2, int(math.floor(width * (R / (R + Dd) if self.beam == "fan" and R > 0 else 1.0)
-                                      / math.sqrt(2.0))))
-        if not n:
-            n = D if self.convention == "skimage" else max(2, int(math.floor(D / math.sqrt(2.0))))
-        if image is not None and image.shape != (n, n):
-            raise DataError(f"{src}: dataset 'image' has shape {image.shape}; expected ({n}, {n}) (n={n})")
-        offset = scalar("offset", self.offset)
-        h = 2.0 / n
-        if self.convention == "skimage":
-            c = (n // 2 + 0.5) * h
-            ds, center = h, (-1.0 + c, 1.0 - c)
-            shift = (D / 2 - 0.5 - D // 2) * h + offset * h
-            sino = sino * h
-            image = image[::-1] if image is not None else None
-        elif self.convention == "astra":  # pixel units -> [-1, 1]^2; ASTRA's row 0 is on top
-            ds = (scalar("detector_spacing", self.detector_spacing) or 1.0) * h
-            center, shift = (0.0, 0.0), offset * ds
-            sino = sino * h
-            image = image[::-1] if image is not None else None
-        else:
-            ds = scalar("detector_spacing", self.detector_spacing) or 2.0 * math.sqrt(2.0) / D
-            center, shift = (0.0, 0.0), offset * ds
-        from operators.radon import Geometry
-        try:
-            if self.beam == "fan" and self.convention == "astra":
-                from operators.fanbeam import FanGeometry
-                if not scalar("source_distance", self.source_distance) > n / math.sqrt(2.0):
-                    raise InvalidProblem(
-                        f"source_distance={scalar('source_distance', self.source_distance)!r} (ASTRA's "
-                        f"source_origin, pixels) must be > n/sqrt(2) = {n / math.sqrt(2.0):.4g}: the source "
-                        "stays outside the circle holding the image")
-                geom = FanGeometry(n, A, scalar("source_distance", self.source_distance) * h,
-                                   scalar("detector_distance", self.detector_distance) * h, D, ds, shift,
-                                   theta_values=tuple(float(t) - math.pi / 2 for t in ang))
-            elif self.beam == "fan":
-                from operators.fanbeam import FanGeometry
-                du = scalar("detector_spacing", self.detector_spacing)
-                probe = FanGeometry(n, A, scalar("source_distance", self.source_distance),
-                                    scalar("detector_distance", self.detector_distance), D, du)
-                geom = FanGeometry(n, A, probe.source_distance, probe.detector_distance, D, probe.du,
-                                   offset * probe.du, theta_values=tuple(float(t) for t in ang))
-            else:
-                geom = Geometry(n, A, detectors=D, half_width=D * ds / 2.0,
-                                theta_values=tuple(float(t) for t in ang), offset=shift, center=center)
-        except InvalidProblem as exc:
-            raise DataError(f"{src}: {exc}") from None
+        geom, sino, image = to_sciml(d["sinogram"], d["angles"], d.get("image"), self.convention, self.beam,
+                                     scalar, src)
         if self.noise_level:
             rng = np.random.default_rng([int(self.seed), 1])
             sino = sino + self.noise_level * np.mean(np.abs(sino)) * rng.standard_normal(sino.shape)
