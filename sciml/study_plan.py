@@ -176,20 +176,21 @@ def plan(spec: str | os.PathLike | Mapping[str, Any], *, allow_large: bool = Fal
     if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
         raise StudyError(f"{src.where(key='metrics')}: metrics must be a list of metric names")
     problems_raw, solvers_raw = data.get("problem", []), data.get("solver", [])
-    for table, raw in (("problem", problems_raw), ("solver", solvers_raw)):
+    for table, raw, allowed in (("problem", problems_raw, _PROBLEM_KEYS), ("solver", solvers_raw, _SOLVER_KEYS)):
         if not isinstance(raw, list) or not raw:
             raise StudyError(f"{src.label}: the study needs at least one [[{table}]] table")
         for k, entry in enumerate(raw):
             if not isinstance(entry, Mapping):
                 raise StudyError(f"{src.where(table, k)}: each [[{table}]] must be a table, got {entry!r}")
+            for key in entry:
+                if key not in allowed:
+                    raise StudyError(f"{src.where(table, k, key)}: unknown key {key!r}; "
+                                     f"allowed: {', '.join(allowed)}")
 
     instances: list[tuple[str, Problem, RefJob, str]] = []
     refs: dict[str, RefJob] = {}
     for i, entry in enumerate(problems_raw):
         where = lambda key, i=i: src.where("problem", i, key)  # noqa: E731
-        for key in entry:
-            if key not in _PROBLEM_KEYS:
-                raise StudyError(f"{where(key)}: unknown key {key!r}; allowed: {', '.join(_PROBLEM_KEYS)}")
         name = entry.get("name")
         make = None
         if isinstance(name, str) and loading.is_user_spec(name) and ".py:" in name:
@@ -235,9 +236,6 @@ def plan(spec: str | os.PathLike | Mapping[str, Any], *, allow_large: bool = Fal
     cells: dict[str, Cell] = {}
     for j, entry in enumerate(solvers_raw):
         where = lambda key, j=j: src.where("solver", j, key)  # noqa: E731
-        for key in entry:
-            if key not in _SOLVER_KEYS:
-                raise StudyError(f"{where(key)}: unknown key {key!r}; allowed: {', '.join(_SOLVER_KEYS)}")
         name = entry.get("name")
         cls = load_class("solver", name, where("name"))
         only = entry.get("problems")
