@@ -90,13 +90,9 @@ class Parabolic(Problem):
         c = float(self.reaction)
         return lambda u, xp: c * u
 
-    @property
-    def default_reference(self) -> str:  # type: ignore[override]
-        return "exact" if self.exact_solution is not None else "fem"
-
-    @property
-    def has_exact(self) -> bool:
-        return self.exact_solution is not None
+    # "exact" when exact_solution is given, else "fem": the same rule as the stationary problem
+    default_reference = Elliptic.default_reference
+    has_exact = Elliptic.has_exact
 
     def exact(self, x: np.ndarray) -> np.ndarray:
         from sciml.core import InvalidOption
