@@ -15,6 +15,7 @@ from .domains import Box, Domain, MeshFile, Polygon
 __all__ = ["Elliptic", "BoundaryCondition", "torsion", "lshape_corner", "as_function"]
 
 REST = "rest"
+SUBDOMAIN_FIELDS = ("coefficient", "reaction", "source")
 ALL = "boundary"  # the whole boundary (a BC given as a number or function, not a dict)
 
 
@@ -73,6 +74,10 @@ class Elliptic(Problem):
       a symmetric positive-definite matrix (d x d numbers) or a function
       returning one (nested lists ``[[a11, a12], [a12, a22]]``).
     * ``reaction`` c >= 0 and ``source`` f: numbers or functions.
+    * On a :class:`MeshFile`, ``coefficient``, ``reaction`` and ``source`` may
+      also be dicts from the names of physical groups of dimension d
+      (subdomains) to a number or a scalar function, with ``"rest"`` for every
+      subdomain not named (FEM only; the PINN refuses a coefficient that jumps).
     * ``dirichlet`` (u = g), ``neumann`` (A grad u . n = g, n the outer
       normal) and ``robin`` (A grad u . n + alpha u = g, data ``(alpha, g)``):
       each a number or function for the whole boundary, or a dict from part
@@ -124,11 +129,12 @@ class Elliptic(Problem):
         object.__setattr__(self, "boundaries", dict(self.boundaries or {}))
         for key in ("reaction", "source"):
             v = getattr(self, key)
-            if not (callable(v) or _is_number(v)):
+            if not (callable(v) or _is_number(v) or isinstance(v, dict)):
                 raise InvalidProblem(f"elliptic: {key}={v!r}; give a number or a function (x, xp)")
         if _is_number(self.reaction) and self.reaction < 0:
             raise InvalidProblem(f"elliptic: reaction={self.reaction!r} is negative; allowed: c >= 0")
         self._check_coefficient_form()
+        self._check_subdomain_fields()
         for name, part in self.boundaries.items():
             if not (callable(part) or isinstance(part, (int, str))) or isinstance(part, bool):
                 raise InvalidProblem(f"elliptic: boundaries[{name!r}]={part!r}; give a predicate (x, xp) or a "
@@ -170,7 +176,7 @@ class Elliptic(Problem):
 
     def _check_coefficient_form(self) -> None:
         A = self.coefficient
-        if callable(A):
+        if callable(A) or isinstance(A, dict):   # a dict: _check_subdomain_fields
             return
         if _is_number(A):
             if not A > 0:
@@ -186,6 +192,50 @@ class Elliptic(Problem):
                                  f"so a matrix must be {self.d} x {self.d}")
         if not np.allclose(M, M.T) or np.linalg.eigvalsh(M).min() <= 0:
             raise InvalidProblem(f"elliptic: coefficient={A!r} is not symmetric positive definite")
+
+    @property
+    def subdomain_fields(self) -> tuple[str, ...]:
+        """The fields given per subdomain (dicts of physical names)."""
+        return tuple(k for k in SUBDOMAIN_FIELDS if isinstance(getattr(self, k), dict))
+
+    def on_subdomain(self, key: str, name: str) -> Any:
+        """The value of a per-subdomain field on one subdomain (``rest`` if not named)."""
+        spec = getattr(self, key)
+        return spec[name] if name in spec else spec[REST]
+
+    def _check_subdomain_fields(self) -> None:
+        """Dicts of subdomains: a MeshFile, known names of dimension d that mark cells,
+        numbers or functions, every subdomain covered (by name or ``rest``)."""
+        keys = self.subdomain_fields
+        if not keys:
+            return
+        if not isinstance(self.domain, MeshFile):
+            raise InvalidProblem(f"elliptic: {keys[0]} is a dict of subdomains, but the domain is a "
+                                 f"{type(self.domain).__name__}; subdomains are physical groups of a MeshFile")
+        subs = self.domain.subdomains()
+        have = ", ".join(f"{n} ({c} cells)" for n, (_, c) in subs.items()) or "none"
+        for key in keys:
+            spec = getattr(self, key)
+            for name, val in spec.items():
+                if name != REST and name not in subs:
+                    raise InvalidProblem(f"elliptic: {key}[{name!r}] names no subdomain of {self.domain.path}; its "
+                                         f"physical groups of dimension {self.d}: {have} (and 'rest')")
+                if name != REST and subs[name][1] == 0:
+                    raise InvalidProblem(f"elliptic: {key}[{name!r}]: subdomain {name!r} marks no cell of "
+                                         f"{self.domain.path}; its physical groups of dimension {self.d}: {have}")
+                if not (callable(val) or _is_number(val)):
+                    raise InvalidProblem(f"elliptic: {key}[{name!r}]={val!r}; give a number or a scalar function "
+                                         "(x, xp)")
+                if _is_number(val) and not math.isfinite(val):
+                    raise InvalidProblem(f"elliptic: {key}[{name!r}]={val!r} is not finite")
+                if key == "coefficient" and _is_number(val) and not val > 0:
+                    raise InvalidProblem(f"elliptic: coefficient[{name!r}]={val!r} is not positive; allowed: A > 0")
+                if key == "reaction" and _is_number(val) and val < 0:
+                    raise InvalidProblem(f"elliptic: reaction[{name!r}]={val!r} is negative; allowed: c >= 0")
+            left = [n for n in subs if n not in spec]
+            if left and REST not in spec:
+                raise InvalidProblem(f"elliptic: {key} gives no value on subdomain(s) {', '.join(left)} of "
+                                     f"{self.domain.path}; name them or add 'rest'")
 
     # ------------------------------------------------------------ boundary
     def parts(self) -> dict[str, Any]:

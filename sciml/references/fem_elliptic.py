@@ -56,9 +56,11 @@ class UFLNamespace:
 
 # ------------------------------------------------------------------- meshes
 def build_mesh(mods: dict[str, Any], domain: Any, *, n: int, h: float, degree: int,
-               comm: Any, facet_tags: bool = True) -> tuple[Any, Any, dict[str, int], float]:
+               comm: Any, facet_tags: bool = True, cell_tags: bool = False) -> tuple:
     """(mesh, facet tags or None, physical name -> tag, mesh size h) for a domain;
-    ``facet_tags=False``: no facet tags are built (no condition names a tag)."""
+    ``facet_tags=False``: no facet tags are built (no condition names a tag).
+    ``cell_tags=True`` (a MeshFile): a fifth item (cell MeshTags, subdomain name -> tag),
+    the physical groups of dimension d (an unnamed one under its tag as a string)."""
     from problems.domains import Box, Disk, MeshFile, Polygon
     dmesh = mods["dolfinx"].mesh
     if isinstance(domain, Box):
@@ -89,8 +91,11 @@ def build_mesh(mods: dict[str, Any], domain: Any, *, n: int, h: float, degree: i
             raise InvalidProblem(f"elliptic: no mesh generator for {type(domain).__name__}")
         names = {gmsh.model.getPhysicalName(dim, tag): tag for dim, tag in gmsh.model.getPhysicalGroups()
                  if dim == domain.d - 1}
+        cell_tags = cell_tags and isinstance(domain, MeshFile)
+        subdomains = {gmsh.model.getPhysicalName(dim, tag) or str(tag): tag
+                      for dim, tag in gmsh.model.getPhysicalGroups(domain.d)}
         try:
-            msh, facets = model_to_mesh(gmsh, comm, domain.d, facet_tags)
+            msh, facets, *ctags = model_to_mesh(gmsh, comm, domain.d, facet_tags, cell_tags=cell_tags)
         except Exception as exc:
             raise InvalidProblem(f"elliptic: DOLFINx could not build a mesh from the gmsh model ({exc})") from None
     if h <= 0:  # a mesh file: report its longest cell edge
@@ -98,6 +103,8 @@ def build_mesh(mods: dict[str, Any], domain: Any, *, n: int, h: float, degree: i
         k = V.shape[1]
         edges = [np.linalg.norm(V[:, i] - V[:, j], axis=1) for i in range(k) for j in range(i + 1, k)]
         h = float(comm.allreduce(float(np.max(edges, initial=0.0)), op=mods["MPI"].MAX))
+    if cell_tags:
+        return msh, facets, names, float(h), (ctags[0], subdomains)
     return msh, facets, names, float(h)
 
 
@@ -131,7 +138,7 @@ def _agree(comm: Any, msg: str | None) -> None:
         raise InvalidProblem(msgs[0])
 
 
-def check_on_mesh(problem: Any, msh: Any, degree: int) -> None:
+def check_on_mesh(problem: Any, msh: Any, degree: int, cells: Any = None) -> None:
     """The problem's functions where the solver uses them, before anything is assembled
     (all ranks agree).  A coefficient and a reaction given as functions at the cells'
     quadrature points of degree 2*degree + 2 (A symmetric positive definite, c >= 0);
@@ -139,10 +146,17 @@ def check_on_mesh(problem: Any, msh: Any, degree: int) -> None:
     each distinct function once and a constant at one node.  Every value is checked
     finite and of the right shape.  Dirichlet data are checked where they are
     interpolated (:func:`dirichlet_conditions`), and the assembled system is checked
-    finite (:func:`check_assembled`), which covers every quadrature point of the assembly."""
+    finite (:func:`check_assembled`), which covers every quadrature point of the assembly.
+    Fields given per subdomain are checked on each subdomain's cells (``cells``: the
+    fifth item of :func:`build_mesh` with ``cell_tags=True``)."""
     from problems.elliptic_problem import check_coefficient_values
     msg = None
     try:
+        if getattr(problem, "subdomain_fields", ()):
+            if cells is None:
+                raise InvalidProblem(f"elliptic: {problem.subdomain_fields[0]} is given per subdomain, which "
+                                     "only the elliptic FEM (solver fem) supports")
+            _check_subdomains(problem, msh, degree, cells)
         if callable(problem.coefficient) or callable(problem.reaction):
             where = "at some quadrature point of the mesh"
             X = _quadrature_points(msh, 2 * degree + 2)
@@ -154,7 +168,7 @@ def check_on_mesh(problem: Any, msh: Any, degree: int) -> None:
                     raise InvalidProblem(f"elliptic: reaction is negative {where} (min {c.min():.3g}); "
                                          "allowed: c >= 0")
         nodes = msh.geometry.x[:, : problem.d].T
-        named = [(problem.source, "source")]
+        named = [] if isinstance(problem.source, dict) else [(problem.source, "source")]
         for bc in problem.conditions():
             if bc.kind != "dirichlet":   # Dirichlet data: where they are interpolated
                 named.append((bc.g, f"{bc.kind}[{bc.part!r}]"))
@@ -171,6 +185,39 @@ def check_on_mesh(problem: Any, msh: Any, degree: int) -> None:
     except InvalidProblem as exc:
         msg = str(exc)
     _agree(msh.comm, msg)
+
+
+def cell_tag_array(msh: Any, ctags: Any) -> np.ndarray:
+    """The physical tag of every local cell (-1 where none)."""
+    ncell = msh.topology.index_map(msh.topology.dim).size_local
+    out = np.full(ncell, -1, dtype=np.int64)
+    keep = ctags.indices < ncell
+    out[ctags.indices[keep]] = ctags.values[keep]
+    return out
+
+
+def _check_subdomains(problem: Any, msh: Any, degree: int, cells: Any) -> None:
+    """Per-subdomain functions at the quadrature points (degree 2*degree + 2) of their
+    own cells: finite, scalar, a coefficient positive and a reaction >= 0."""
+    ctags, subdomains = cells
+    tag_of = cell_tag_array(msh, ctags)
+    X = _quadrature_points(msh, 2 * degree + 2)
+    X = X.reshape(X.shape[0], len(tag_of), -1)
+    for key in problem.subdomain_fields:
+        for name, tag in subdomains.items():
+            fn = problem.on_subdomain(key, name)
+            sel = tag_of == tag
+            if not callable(fn) or not sel.any():
+                continue   # numbers were checked when the problem was made
+            where = f"at some quadrature point of subdomain {name!r}"
+            Xs = X[:, sel, :].reshape(X.shape[0], -1)
+            v = _located(lambda: problem.scalar(fn, f"{key}[{name!r}]", Xs), where)
+            if key == "coefficient" and not np.all(v > 0):
+                raise InvalidProblem(f"elliptic: coefficient[{name!r}] is not positive {where} (min {v.min():.3g}); "
+                                     "allowed: A > 0")
+            if key == "reaction" and np.any(v < 0):
+                raise InvalidProblem(f"elliptic: reaction[{name!r}] is negative {where} (min {v.min():.3g}); "
+                                     "allowed: c >= 0")
 
 
 def _located(check: Any, where: str) -> Any:
@@ -286,6 +333,8 @@ def mark_parts(mods: dict[str, Any], problem: Any, msh: Any, facet_tags: Any,
 def ufl_coefficient(problem: Any, ufl: Any, x: Any, xp: Any) -> tuple[Any, bool]:
     """(A as UFL, is it a matrix)."""
     A = problem.coefficient
+    if isinstance(A, dict):
+        raise InvalidProblem("elliptic: a coefficient per subdomain is supported by the elliptic FEM only")
     val = A(x, xp) if callable(A) else A
     if isinstance(val, (list, tuple, np.ndarray)):
         return ufl.as_matrix([[val[i][j] for j in range(problem.d)] for i in range(problem.d)]), True
@@ -300,9 +349,12 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     fem, petsc = dolfinx.fem, dolfinx.fem.petsc
     p = fem_solver.degree
     t0 = time.perf_counter()
-    msh, facet_tags, names, hsize = build_mesh(mods, problem.domain, n=fem_solver.n, h=fem_solver.h,
-                                               degree=p, comm=MPI.COMM_WORLD, facet_tags=uses_tags(problem))
-    check_on_mesh(problem, msh, p)
+    per_subdomain = getattr(problem, "subdomain_fields", ())
+    msh, facet_tags, names, hsize, *cells = build_mesh(mods, problem.domain, n=fem_solver.n, h=fem_solver.h,
+                                                       degree=p, comm=MPI.COMM_WORLD,
+                                                       facet_tags=uses_tags(problem), cell_tags=bool(per_subdomain))
+    cells = cells[0] if cells else None
+    check_on_mesh(problem, msh, p, cells)
     parts = mark_parts(mods, problem, msh, facet_tags, names)
     d = problem.d
     V = fem.FunctionSpace(msh, ("Lagrange", p))
@@ -313,18 +365,45 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     q_rhs = 2 * p + 4
     dxq = ufl.dx(metadata={"quadrature_degree": q_rhs})
 
-    A, is_matrix = ufl_coefficient(problem, ufl, x, xp)
-    if is_matrix:
+    if per_subdomain:   # sums of integrals over the subdomains' cells, dx(tag)
+        dxc = ufl.Measure("dx", domain=msh, subdomain_data=cells[0], metadata={"quadrature_degree": q_rhs})
+
+        def field(key: str, term: Any, default: Any) -> Any:
+            spec = getattr(problem, key)
+            if not isinstance(spec, dict):
+                return default
+            out = None
+            for name, tag in cells[1].items():
+                val = problem.on_subdomain(key, name)
+                if not callable(val) and key != "coefficient" and float(val) == 0.0:
+                    continue
+                expr = val(x, xp) if callable(val) else fem.Constant(msh, PETSc.ScalarType(val))
+                out = term(expr) * dxc(tag) if out is None else out + term(expr) * dxc(tag)
+            return out
+
+    A, is_matrix = (None, False) if isinstance(problem.coefficient, dict) else ufl_coefficient(problem, ufl, x, xp)
+    if isinstance(problem.coefficient, dict):
+        a = field("coefficient", lambda k: k * ufl.inner(ufl.grad(u), ufl.grad(v)), None)
+    elif is_matrix:
         a = ufl.inner(A * ufl.grad(u), ufl.grad(v)) * dxq
     elif not callable(problem.coefficient) and float(A) == 1.0:
         a = ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx
     else:
         a = A * ufl.inner(ufl.grad(u), ufl.grad(v)) * dxq
-    if callable(problem.reaction) or problem.reaction != 0:
+    if isinstance(problem.reaction, dict):
+        r = field("reaction", lambda c: c * u * v, None)
+        a = a if r is None else a + r
+    elif callable(problem.reaction) or problem.reaction != 0:
         c = problem.reaction(x, xp) if callable(problem.reaction) else float(problem.reaction)
         a = a + c * u * v * dxq
-    f = problem.source(x, xp) if callable(problem.source) else fem.Constant(msh, PETSc.ScalarType(problem.source))
-    L = f * v * dxq
+    if isinstance(problem.source, dict):
+        L = field("source", lambda f: f * v, None)
+        if L is None:   # a zero source everywhere
+            L = fem.Constant(msh, PETSc.ScalarType(0.0)) * v * dxq
+    else:
+        f = problem.source(x, xp) if callable(problem.source) else \
+            fem.Constant(msh, PETSc.ScalarType(problem.source))
+        L = f * v * dxq
 
     # one facet-tag id per Neumann/Robin part for ds
     fdim = msh.topology.dim - 1

@@ -73,6 +73,7 @@ def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
     """The DeepXDE Model (data + network) for an Elliptic problem; not compiled."""
     import torch
     d = problem.d
+    _refuse_subdomains(problem)
     _refuse_hard_on_mesh(pinn, problem)
     geom = geometry(dde, problem.domain)
 
@@ -140,6 +141,16 @@ def _conditions(pinn: Any, problem: Any, spatial: Any, geom: Any, dde: Any, torc
             bcs.append(dde.icbc.OperatorBC(geom, residual, on_part(bc.part)))
 
     return bcs
+
+
+def _refuse_subdomains(problem: Any) -> None:
+    """Fields per subdomain (a coefficient that jumps across an interface): the strong-form
+    residual cannot see the flux condition there, so the PINN refuses them (exit 2)."""
+    keys = getattr(problem, "subdomain_fields", ())
+    if keys:
+        raise InvalidOption(f"pinn: {keys[0]} is given per subdomain; the PINN's strong-form residual "
+                            "cannot see the flux continuity across a jump of the coefficient, so it does not "
+                            "take such problems; use --solver fem")
 
 
 def _refuse_hard_on_mesh(pinn: Any, problem: Any) -> None:
