@@ -370,16 +370,6 @@ class MeshFile(Domain):
     def parts(self) -> dict[str, Any]:
         return {k: tag for k, (dm, tag) in self.physical_names.items() if dm == self.d - 1}
 
-    def subdomains(self) -> dict[str, tuple[int, int]]:
-        """name -> (physical tag, number of cells) of the physical groups of dimension d
-        (read with the gmsh module when first asked, then kept)."""
-        cached = self.__dict__.get("_subdomains")
-        if cached is None:
-            from sciml.references.fem_gmsh import msh_subdomains
-            cached = msh_subdomains(self.path, self.d)
-            object.__setattr__(self, "_subdomains", cached)
-        return dict(cached)
-
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         raise InvalidProblem("MeshFile: the bounding box is known only once the mesh is read (FEM or PINN)")
 

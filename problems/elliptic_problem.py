@@ -212,7 +212,8 @@ class Elliptic(Problem):
         if not isinstance(self.domain, MeshFile):
             raise InvalidProblem(f"elliptic: {keys[0]} is a dict of subdomains, but the domain is a "
                                  f"{type(self.domain).__name__}; subdomains are physical groups of a MeshFile")
-        subs = self.domain.subdomains()
+        from sciml.references.fem_gmsh import msh_subdomains   # the gmsh module only, no DOLFINx
+        subs = msh_subdomains(self.domain.path, self.d)
         have = ", ".join(f"{n} ({c} cells)" for n, (_, c) in subs.items()) or "none"
         for key in keys:
             spec = getattr(self, key)
