@@ -210,10 +210,8 @@ def test_the_import_walker_sees_relative_and_function_level_imports():
 
 # ------------------------------------------------------------------ HDF5 in one place
 #: modules allowed to import h5py: sciml.io (the schema table, the atomic writer, the
-#: readers).  sciml.references.fem is the one module allowed dolfinx and may need h5py
-#: next to it (Debian's h5py must be imported in the same process as dolfinx): it is
-#: allowed while the FEM modules are being split, though today it does not import h5py.
-H5PY_ALLOWED = {"sciml.io", "sciml.references.fem"}
+#: readers).  The FEM modules read and write their files through it too.
+H5PY_ALLOWED = {"sciml.io"}
 
 
 def _imports_of(path: Path, top: str) -> list[int]:

@@ -241,7 +241,7 @@ def test_dirichlet_data_are_checked_where_they_are_interpolated():
 def test_an_assembled_system_that_is_not_finite_is_refused():
     from petsc4py import PETSc
 
-    from sciml.references.fem_elliptic import check_assembled
+    from sciml.references.fem_checks import check_assembled
     from mpi4py import MPI
     A = PETSc.Mat().createAIJ([2, 2], nnz=1, comm=MPI.COMM_SELF)
     A.setValue(0, 0, 1.0)

@@ -2,9 +2,10 @@
 
 Weak form: find u in V with u = g on the Dirichlet parts and
   (A grad u, grad v) + (c u, v) + <alpha u, v>_Robin = (f, v) + <g, v>_Neumann + <g, v>_Robin
-for every v in V vanishing on the Dirichlet parts.  Only this module, fem.py
-and fem_gmsh.py touch dolfinx/gmsh.  Every user function is checked on the
-mesh (nodes and the cells' quadrature points) before anything is assembled.
+for every v in V vanishing on the Dirichlet parts.  Only the fem*.py modules
+of sciml/references touch dolfinx/gmsh.  Every user function is checked on the
+mesh (nodes and the cells' quadrature points) before anything is assembled
+(fem_checks.py).
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from ..core import InvalidProblem, Solution
+from .fem_checks import agree_on_ranks, check_assembled, check_on_mesh, located, vertices_of_cells
 from .fem_common import PointEvaluator, keep_root_logger, petsc_options, solve_linear
 
 log = logging.getLogger(__name__)
 
-__all__ = ["UFLNamespace", "solve_elliptic", "build_mesh", "dirichlet_conditions", "check_assembled"]
+__all__ = ["UFLNamespace", "solve_elliptic", "build_mesh", "dirichlet_conditions"]
 
 
 class UFLNamespace:
@@ -99,133 +101,13 @@ def build_mesh(mods: dict[str, Any], domain: Any, *, n: int, h: float, degree: i
         except Exception as exc:
             raise InvalidProblem(f"elliptic: DOLFINx could not build a mesh from the gmsh model ({exc})") from None
     if h <= 0:  # a mesh file: report its longest cell edge
-        V = _vertices_of_cells(msh)
+        V = vertices_of_cells(msh)
         k = V.shape[1]
         edges = [np.linalg.norm(V[:, i] - V[:, j], axis=1) for i in range(k) for j in range(i + 1, k)]
         h = float(comm.allreduce(float(np.max(edges, initial=0.0)), op=mods["MPI"].MAX))
     if cell_tags:
         return msh, facets, names, float(h), (ctags[0], subdomains)
     return msh, facets, names, float(h)
-
-
-def _vertices_of_cells(msh: Any) -> np.ndarray:
-    """Vertex coordinates (cells, d+1, gdim) of the local cells (simplices)."""
-    tdim, gdim = msh.topology.dim, msh.geometry.dim
-    ncell = msh.topology.index_map(tdim).size_local
-    nodes = msh.geometry.dofmap.array.reshape(-1, msh.geometry.dofmap.links(0).size)[:ncell, : tdim + 1]
-    return msh.geometry.x[nodes][:, :, :gdim]
-
-
-def _quadrature_points(msh: Any, q: int) -> np.ndarray:
-    """Physical quadrature points (gdim, n) of degree q on every local cell
-    (mapped through the cells' vertices), cell by cell."""
-    import basix
-    tdim = msh.topology.dim
-    ref = {1: basix.CellType.interval, 2: basix.CellType.triangle, 3: basix.CellType.tetrahedron}[tdim]
-    xi, _ = basix.make_quadrature(basix.QuadratureType.Default, ref, q)
-    V = _vertices_of_cells(msh)
-    edges = V[:, 1:, :] - V[:, :1, :]
-    out = np.empty((V.shape[2], V.shape[0], xi.shape[0]))
-    for g in range(V.shape[2]):   # one (cells, tdim) @ (tdim, points) product per coordinate
-        out[g] = V[:, 0, g, None] + edges[:, :, g] @ xi.T
-    return out.reshape(V.shape[2], -1)
-
-
-def _agree(comm: Any, msg: str | None) -> None:
-    """Raise InvalidProblem on every rank when some rank found a problem."""
-    msgs = [m for m in comm.allgather(msg) if m]
-    if msgs:
-        raise InvalidProblem(msgs[0])
-
-
-def check_on_mesh(problem: Any, msh: Any, degree: int, cells: Any = None) -> None:
-    """The problem's functions where the solver uses them, before anything is assembled
-    (all ranks agree).  A coefficient and a reaction given as functions at the cells'
-    quadrature points of degree 2*degree + 2 (A symmetric positive definite, c >= 0);
-    the source, the Neumann and Robin data and the exact solution at the mesh nodes,
-    each distinct function once and a constant at one node.  Every value is checked
-    finite and of the right shape.  Dirichlet data are checked where they are
-    interpolated (:func:`dirichlet_conditions`), and the assembled system is checked
-    finite (:func:`check_assembled`), which covers every quadrature point of the assembly.
-    Fields given per subdomain are checked on each subdomain's cells (``cells``: the
-    fifth item of :func:`build_mesh` with ``cell_tags=True``)."""
-    from problems.elliptic_problem import check_coefficient_values
-    msg = None
-    try:
-        if getattr(problem, "subdomain_fields", ()):
-            if cells is None:
-                raise InvalidProblem(f"elliptic: {problem.subdomain_fields[0]} is given per subdomain, which "
-                                     "only the elliptic FEM (solver fem) supports")
-            _check_subdomains(problem, msh, degree, cells)
-        if callable(problem.coefficient) or callable(problem.reaction):
-            where = "at some quadrature point of the mesh"
-            X = _quadrature_points(msh, 2 * degree + 2)
-            if callable(problem.coefficient):
-                _located(lambda: check_coefficient_values(problem.matrix(X), where), where)
-            if callable(problem.reaction):
-                c = _located(lambda: problem.scalar(problem.reaction, "reaction", X), where)
-                if np.any(c < 0):
-                    raise InvalidProblem(f"elliptic: reaction is negative {where} (min {c.min():.3g}); "
-                                         "allowed: c >= 0")
-        nodes = msh.geometry.x[:, : problem.d].T
-        named = [] if isinstance(problem.source, dict) else [(problem.source, "source")]
-        for bc in problem.conditions():
-            if bc.kind != "dirichlet":   # Dirichlet data: where they are interpolated
-                named.append((bc.g, f"{bc.kind}[{bc.part!r}]"))
-            if bc.alpha is not None:
-                named.append((bc.alpha, f"robin[{bc.part!r}] alpha"))
-        if problem.exact_solution is not None:
-            named.append((problem.exact_solution, "exact_solution"))
-        seen: set[int] = set()
-        for fn, key in named:
-            if id(fn) not in seen:   # e.g. Dirichlet data that are the exact solution
-                seen.add(id(fn))
-                X = nodes if callable(fn) else nodes[:, :1]
-                _located(lambda: problem.scalar(fn, key, X), "at some node of the mesh")
-    except InvalidProblem as exc:
-        msg = str(exc)
-    _agree(msh.comm, msg)
-
-
-def cell_tag_array(msh: Any, ctags: Any) -> np.ndarray:
-    """The physical tag of every local cell (-1 where none)."""
-    ncell = msh.topology.index_map(msh.topology.dim).size_local
-    out = np.full(ncell, -1, dtype=np.int64)
-    keep = ctags.indices < ncell
-    out[ctags.indices[keep]] = ctags.values[keep]
-    return out
-
-
-def _check_subdomains(problem: Any, msh: Any, degree: int, cells: Any) -> None:
-    """Per-subdomain functions at the quadrature points (degree 2*degree + 2) of their
-    own cells: finite, scalar, a coefficient positive and a reaction >= 0."""
-    ctags, subdomains = cells
-    tag_of = cell_tag_array(msh, ctags)
-    X = _quadrature_points(msh, 2 * degree + 2)
-    X = X.reshape(X.shape[0], len(tag_of), -1)
-    for key in problem.subdomain_fields:
-        for name, tag in subdomains.items():
-            fn = problem.on_subdomain(key, name)
-            sel = tag_of == tag
-            if not callable(fn) or not sel.any():
-                continue   # numbers were checked when the problem was made
-            where = f"at some quadrature point of subdomain {name!r}"
-            Xs = X[:, sel, :].reshape(X.shape[0], -1)
-            v = _located(lambda: problem.scalar(fn, f"{key}[{name!r}]", Xs), where)
-            if key == "coefficient" and not np.all(v > 0):
-                raise InvalidProblem(f"elliptic: coefficient[{name!r}] is not positive {where} (min {v.min():.3g}); "
-                                     "allowed: A > 0")
-            if key == "reaction" and np.any(v < 0):
-                raise InvalidProblem(f"elliptic: reaction[{name!r}] is negative {where} (min {v.min():.3g}); "
-                                     "allowed: c >= 0")
-
-
-def _located(check: Any, where: str) -> Any:
-    """Run a check of the problem's, saying where on the mesh a refused value lies."""
-    try:
-        return check()
-    except InvalidProblem as exc:
-        raise InvalidProblem(str(exc).replace("at some points of the domain", where)) from None
 
 
 def dirichlet_conditions(mods: dict[str, Any], problem: Any, V: Any, parts: dict[str, np.ndarray]) -> list[Any]:
@@ -248,7 +130,7 @@ def dirichlet_conditions(mods: dict[str, Any], problem: Any, V: Any, parts: dict
         def values(X: np.ndarray, fn: Any = bc.g, key: str = key) -> np.ndarray:
             try:
                 where = "where it is interpolated on the mesh"
-                return np.ascontiguousarray(_located(lambda: problem.scalar(fn, key, X[: problem.d]), where))
+                return np.ascontiguousarray(located(lambda: problem.scalar(fn, key, X[: problem.d]), where))
             except InvalidProblem as exc:
                 errors.append(str(exc))
                 return np.zeros(X.shape[1])
@@ -256,18 +138,8 @@ def dirichlet_conditions(mods: dict[str, Any], problem: Any, V: Any, parts: dict
         if len(cells):
             g.interpolate(values, cells)
         out.append(fem.dirichletbc(g, fem.locate_dofs_topological(V, fdim, facets)))
-    _agree(msh.comm, errors[0] if errors else None)
+    agree_on_ranks(msh.comm, errors[0] if errors else None)
     return out
-
-
-def check_assembled(A: Any, b: Any, comm: Any) -> None:
-    """Refuse a system with a value that is not finite: then a coefficient, reaction,
-    source or boundary datum is not finite at a quadrature point of the assembly
-    (the checks before assembly saw the nodes and a coarser rule)."""
-    ok = min(comm.allgather(bool(np.all(np.isfinite(b.array)))))
-    if not (ok and math.isfinite(A.norm())):
-        raise InvalidProblem("elliptic: the assembled system is not finite: the coefficient, reaction, source "
-                             "or boundary data are not finite at some quadrature point of the mesh")
 
 
 # ------------------------------------------------------------- boundaries

@@ -18,8 +18,9 @@ import numpy as np
 
 from ..core import Solution, SolverDiverged
 from .fem_common import PointEvaluator
-from .fem_elliptic import (UFLNamespace, check_on_mesh, fem_errors, mark_parts, ufl_coefficient, build_mesh,
-                           dirichlet_conditions, uses_tags)
+from .fem_checks import check_on_mesh
+from .fem_elliptic import (UFLNamespace, fem_errors, mark_parts, ufl_coefficient, build_mesh, dirichlet_conditions,
+                           uses_tags)
 
 log = logging.getLogger(__name__)
 
