@@ -187,7 +187,7 @@ class DarcyFEM:
         if not np.all(np.isfinite(a)) or np.any(a <= 0):
             raise InvalidOption("darcy: the coefficient a must be finite and positive")
         self._a.x.array[:] = a.reshape(-1)[self._cell_vertices].mean(axis=1)
-        A, b = assemble_system(self._mods, self._a_form, self._L_form, self._bc)
+        A, b = assemble_system(self._mods, self._a_form, self._L_form, [self._bc])
         solve_linear(self._mods, A, b, self._uh, self._options, prefix=f"sciml_darcy_{id(self)}_")
         A.destroy()
         b.destroy()

@@ -85,15 +85,17 @@ def make_ksp(mods: dict[str, Any], A: Any, options: dict[str, Any], prefix: str)
     return ksp
 
 
-def assemble_system(mods: dict[str, Any], a_form: Any, L_form: Any, bc: Any) -> tuple[Any, Any]:
+def assemble_system(mods: dict[str, Any], a_form: Any, L_form: Any, bcs: list[Any]) -> tuple[Any, Any]:
+    """The PETSc matrix and vector of the compiled forms ``a_form``, ``L_form`` with the
+    Dirichlet conditions ``bcs`` applied symmetrically (lifting, then the values set)."""
     petsc = mods["dolfinx"].fem.petsc
     PETSc = mods["PETSc"]
-    A = petsc.assemble_matrix(a_form, bcs=[bc])
+    A = petsc.assemble_matrix(a_form, bcs=bcs)
     A.assemble()
     b = petsc.assemble_vector(L_form)
-    petsc.apply_lifting(b, [a_form], bcs=[[bc]])
+    petsc.apply_lifting(b, [a_form], bcs=[bcs])
     b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-    petsc.set_bc(b, [bc])
+    petsc.set_bc(b, bcs)
     return A, b
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core import InvalidProblem, Solution
 from .fem_checks import agree_on_ranks, check_assembled, check_on_mesh, located, vertices_of_cells
-from .fem_common import PointEvaluator, keep_root_logger, petsc_options, solve_linear
+from .fem_common import PointEvaluator, assemble_system, keep_root_logger, petsc_options, solve_linear
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def ufl_coefficient(problem: Any, ufl: Any, x: Any, xp: Any) -> tuple[Any, bool]
 def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solution:
     """Assemble and solve; the Solution evaluates at points and carries FEM-norm errors."""
     dolfinx, ufl, MPI, PETSc = mods["dolfinx"], mods["ufl"], mods["MPI"], mods["PETSc"]
-    fem, petsc = dolfinx.fem, dolfinx.fem.petsc
+    fem = dolfinx.fem
     p = fem_solver.degree
     t0 = time.perf_counter()
     per_subdomain = getattr(problem, "subdomain_fields", ())
@@ -294,12 +294,7 @@ def solve_elliptic(fem_solver: Any, problem: Any, mods: dict[str, Any]) -> Solut
     bcs = dirichlet_conditions(mods, problem, V, parts)
 
     a_form, L_form = fem.form(a), fem.form(L)
-    Amat = petsc.assemble_matrix(a_form, bcs=bcs)
-    Amat.assemble()
-    b = petsc.assemble_vector(L_form)
-    petsc.apply_lifting(b, [a_form], bcs=[bcs])
-    b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-    petsc.set_bc(b, bcs)
+    Amat, b = assemble_system(mods, a_form, L_form, bcs)
     check_assembled(Amat, b, msh.comm)
     t_asm = time.perf_counter() - t0
 

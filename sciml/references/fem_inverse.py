@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..core import InvalidOption, InvalidProblem, Solution, Solver, opt
-from .fem_common import PointEvaluator, keep_root_logger, petsc_options, solve_linear, dolfinx_modules
+from .fem_common import PointEvaluator, assemble_system, dolfinx_modules, keep_root_logger, petsc_options, solve_linear
 from .fem_elliptic import UFLNamespace, mark_parts, build_mesh
 
 __all__ = ["recover_coefficient", "quadrant_indicators", "FEMInverse"]
@@ -52,7 +52,7 @@ def _recover(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *, parametrisat
         raise InvalidOption(f"inverse: x_obs has shape {x_obs.shape}; expected ({len(u_obs)}, {problem.d})")
     mods = dolfinx_modules()
     dolfinx, ufl, MPI, PETSc = mods["dolfinx"], mods["ufl"], mods["MPI"], mods["PETSc"]
-    fem, petsc = dolfinx.fem, dolfinx.fem.petsc
+    fem = dolfinx.fem
     t0 = time.perf_counter()
     msh, tags, names, _ = build_mesh(mods, problem.domain, n=n, h=0.0, degree=degree, comm=MPI.COMM_WORLD)
     parts = mark_parts(mods, problem, msh, tags, names)
@@ -83,12 +83,7 @@ def _recover(problem: Any, x_obs: np.ndarray, u_obs: np.ndarray, *, parametrisat
     def forward(theta: np.ndarray) -> np.ndarray:
         for k, t in zip(ks, theta):
             k.value = math.exp(float(t))
-        Amat = petsc.assemble_matrix(a_form, bcs=bcs)
-        Amat.assemble()
-        b = petsc.assemble_vector(L_form)
-        petsc.apply_lifting(b, [a_form], bcs=[bcs])
-        b.ghostUpdate(addv=PETSc.InsertMode.ADD, mode=PETSc.ScatterMode.REVERSE)
-        petsc.set_bc(b, bcs)
+        Amat, b = assemble_system(mods, a_form, L_form, bcs)
         solve_linear(mods, Amat, b, uh, petsc_options("lu", 1e-12), prefix=f"sciml_inverse_{id(uh)}_")
         Amat.destroy()
         b.destroy()

@@ -47,6 +47,15 @@ def _torch_values(fn: Any, x: Any, torch: Any, d: int | None = None) -> Any:
     return v.reshape(-1, 1) if v.ndim else v.expand(x.shape[0]).reshape(-1, 1)
 
 
+def _divergence(flux: Any, x: Any, d: int, torch: Any) -> Any:
+    """div_x of ``flux`` (N, d) as a column (N, 1), by automatic differentiation in x."""
+    div = 0.0
+    for k in range(d):
+        div = div + torch.autograd.grad(flux[:, k], x, grad_outputs=torch.ones_like(flux[:, k]),
+                                        create_graph=True)[0][:, k:k + 1]
+    return div
+
+
 def _flux(problem: Any, x: Any, u: Any, torch: Any) -> tuple[Any, Any]:
     """(grad u (N, d + 1 if x carries time), A grad_x u (N, d)) at inputs x (N, d) or (N, d + 1)."""
     d = problem.d
@@ -79,11 +88,7 @@ def build_elliptic(pinn: Any, problem: Any, dde: Any) -> Any:
 
     def pde(x: Any, u: Any) -> Any:
         _, flux = _flux(problem, x, u, torch)
-        div = 0.0
-        for k in range(d):
-            div = div + torch.autograd.grad(flux[:, k], x, grad_outputs=torch.ones_like(flux[:, k]),
-                                            create_graph=True)[0][:, k:k + 1]
-        res = -div - _torch_values(as_fn(problem.source), x, torch)
+        res = -_divergence(flux, x, d, torch) - _torch_values(as_fn(problem.source), x, torch)
         if callable(problem.reaction) or problem.reaction != 0:
             res = res + _torch_values(as_fn(problem.reaction), x, torch) * u
         return res
@@ -199,11 +204,7 @@ def build_parabolic(pinn: Any, problem: Any, dde: Any) -> Any:
 
     def pde(X: Any, u: Any) -> Any:
         grad, flux = _flux(problem, X, u, torch)
-        div = 0.0
-        for k in range(d):
-            div = div + torch.autograd.grad(flux[:, k], X, grad_outputs=torch.ones_like(flux[:, k]),
-                                            create_graph=True)[0][:, k:k + 1]
-        return grad[:, d:d + 1] - div + r(u, torch) - _torch_values(f, X, torch, d)
+        return grad[:, d:d + 1] - _divergence(flux, X, d, torch) + r(u, torch) - _torch_values(f, X, torch, d)
 
     bcs = _conditions(pinn, problem, spatial, geomtime, dde, torch)
     hard = pinn.hard_dirichlet
