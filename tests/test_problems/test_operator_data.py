@@ -1,7 +1,9 @@
 """operator-data: FNO, DeepONet and U-Net trained on a user's own (a, u) pairs, 1D and 2D, files and bad input."""
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,20 +18,19 @@ from sciml.evaluate import evaluate  # noqa: E402
 from sciml.solvers.operator_learning import load_operator  # noqa: E402
 
 
+def _make_examples():
+    """data/make_examples.py, the generator of the committed example files."""
+    path = Path(__file__).resolve().parents[2] / "data" / "make_examples.py"
+    spec = importlib.util.spec_from_file_location("make_examples", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def antiderivative_pairs(n: int, S: int, seed: int = 0, fine: int = 8):
-    """a: random smooth functions on [0, 1] (8 sine and cosine modes with decaying random
-    amplitudes plus a random constant); u(x) = int_0^x a, by the composite trapezoidal rule on a grid
-    ``fine`` times finer (error <= max|a''| h² / 12 ~ 1e-6 relative), sampled at S points."""
-    rng = np.random.default_rng(seed)
-    k = np.arange(1, 9)
-    c = rng.standard_normal((n, 8)) / k ** 1.5
-    d = rng.standard_normal((n, 8)) / k ** 1.5
-    xf = np.linspace(0.0, 1.0, fine * (S - 1) + 1)
-    af = (c @ np.sin(np.pi * k[:, None] * xf) + d @ np.cos(np.pi * k[:, None] * xf)
-          + 0.5 * rng.standard_normal((n, 1)))
-    h = xf[1] - xf[0]
-    uf = np.concatenate([np.zeros((n, 1)), np.cumsum((af[:, 1:] + af[:, :-1]) * h / 2, axis=1)], axis=1)
-    return af[:, ::fine], uf[:, ::fine], xf[::fine]
+    """(a, u, x): n antiderivative pairs at S points, made as data/antiderivative_1d.npz is."""
+    pairs = _make_examples().antiderivative_1d(count=n, S=S, seed=seed, fine=fine)
+    return pairs["a"], pairs["u"], pairs["x"]
 
 
 def test_quadrature_of_the_test_data_is_accurate():
