@@ -171,7 +171,9 @@ def _minmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DVM(Solver):
-    """Discrete velocity method for BGK (Sod tube with specular walls).
+    """Discrete velocity method for 1D-1V BGK problems (``bgk-sod``, ``bgk``): the problem
+    gives the interval ``domain``, the boundary kind ``walls`` (specular: ghost cells mirror
+    the first two cells in v; periodic) and ``initial_f(x, v)`` on the grid.
 
     Options: ``nx`` cells, ``nv`` velocities (odd, symmetric on [-v_max, v_max]),
     ``cfl`` (dt = cfl dx / v_max), ``limiter`` (minmod: second order away from
@@ -194,20 +196,23 @@ class DVM(Solver):
     def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
         t_start = time.perf_counter()
         nx, kn = self.nx, problem.kn
-        dx = 1.0 / nx
-        x = -0.5 + dx * (np.arange(nx) + 0.5)
+        a, b = problem.domain
+        dx = (b - a) / nx
+        x = a + dx * (np.arange(nx) + 0.5)
         v = np.linspace(-problem.v_max, problem.v_max, self.nv)
         w = v[1] - v[0]
         m = np.stack([np.ones_like(v), v, 0.5 * v * v])
         moments = lambda f: w * (f @ m.T).T  # (3, nx)  # noqa: E731
 
-        rho, u, p = problem.initial_state(x)
-        f = discrete_maxwellian(np.stack([rho, rho * u, 0.5 * rho * u * u + 0.5 * p]), v, w)
+        f = self._initial(problem, x, v)
+        periodic = problem.walls == "periodic"
         vp, vm = np.maximum(v, 0.0), np.minimum(v, 0.0)
 
         def transport(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            # specular walls: ghost cells mirror the first two cells in v
-            g = np.concatenate([f[1::-1, ::-1], f, f[:-3:-1, ::-1]], axis=0)
+            if periodic:  # ghost cells: the last two cells on the left, the first two on the right
+                g = np.concatenate([f[-2:], f, f[:2]], axis=0)
+            else:  # specular walls: ghost cells mirror the first two cells in v
+                g = np.concatenate([f[1::-1, ::-1], f, f[:-3:-1, ::-1]], axis=0)
             if self.limiter == "minmod":
                 s = _minmod(g[1:-1] - g[:-2], g[2:] - g[1:-1])  # slopes of cells -1..nx
             else:
@@ -250,6 +255,22 @@ class DVM(Solver):
                  "moments_t0": U0.tolist(),
                  # momentum is changed by the wall pressure; subtract the exact discrete impulse
                  "moments_t1": (U1 - np.array([0.0, impulse[1], 0.0])).tolist(),
-                 "wall_impulse": impulse.tolist(), "min_f": float(f.min())}
+                 "wall_impulse": impulse.tolist(), "min_f": float(f.min()), "walls": problem.walls}
         return Solution(fn=lambda q: np.interp(np.atleast_2d(q)[:, 0], x, rho), stats=stats,
-                        state={"x": x, "rho": rho, "u": uu, "T": T, "v": v})
+                        state={"x": x, "rho": rho, "u": uu, "T": T, "v": v, "f": f})
+
+    @staticmethod
+    def _initial(problem: Problem, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """The problem's initial distribution on this grid, checked again here (the problem
+        checked it on its own grid): shape (nx, nv), finite, non-negative."""
+        f = np.asarray(problem.initial_f(x, v), dtype=float)
+        if f.shape != (len(x), len(v)):
+            raise InvalidProblem(f"{problem.name}: initial_f returned shape {f.shape}; expected {(len(x), len(v))}")
+        if not np.all(np.isfinite(f)):
+            raise InvalidProblem(f"{problem.name}: the initial distribution is not finite on the dvm grid")
+        if f.min() < -1e-12 * max(f.max(), 0.0) or f.max() <= 0.0:
+            i, j = np.unravel_index(np.argmin(f), f.shape)
+            raise InvalidProblem(f"{problem.name}: the initial distribution is negative or zero on the dvm grid "
+                                 f"(min {f.min():.3g} at x = {x[i]:.4g}, v = {v[j]:.4g}); it must be a "
+                                 "non-negative density of positive mass")
+        return f
