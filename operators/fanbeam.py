@@ -248,9 +248,10 @@ class FanRadon:
         return power_norm(lambda v: self.adjoint(self.forward(v)), self.geometry.image_shape,
                           iterations=iterations, seed=seed)
 
-    def fbp(self, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
+    def fbp(self, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0,
+            method: str = "direct") -> np.ndarray:
         """:func:`fan_fbp` (what ``operators.radon.fbp`` calls for this projector)."""
-        return fan_fbp(self, sino, filter, frequency_scaling)
+        return fan_fbp(self, sino, filter, frequency_scaling, method=method)
 
 
 class TorchFanRadon:
@@ -327,8 +328,10 @@ VIEW_UPSAMPLING = 2
 
 
 def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequency_scaling: float = 1.0,
-            view_upsampling: int = VIEW_UPSAMPLING) -> np.ndarray:
+            view_upsampling: int = VIEW_UPSAMPLING, method: str = "direct") -> np.ndarray:
     """Filtered back-projection for the flat-detector fan beam (see the module docstring).
+    ``method="rebin"`` rebins to parallel beam first (:mod:`operators.fan_rebin`: about twice
+    as fast, slightly less accurate; midpoint grids of source angles only).
 
     On the midpoint grid of source angles the filtered projections are interpolated linearly
     between neighbouring views (at fixed detector position; periodic for a full scan) to
@@ -345,6 +348,16 @@ def fan_fbp(radon: FanRadon, sino: np.ndarray, filter: str = "ram-lak", frequenc
     g.check_sino(sino)
     if int(view_upsampling) != view_upsampling or view_upsampling < 1:
         raise InvalidOption(f"fan FBP: view_upsampling={view_upsampling!r} must be an integer >= 1")
+    if method not in ("direct", "rebin"):
+        raise InvalidOption(f"fan FBP: method={method!r} is not one of 'direct', 'rebin'")
+    if method == "rebin":
+        from .fan_rebin import rebinned_fbp
+        if g.theta_values:
+            raise InvalidOption("fan FBP: method='rebin' needs the midpoint grid of source angles (angles, "
+                                "angle_range); for explicit angles use method='direct'")
+        if "parker" not in radon._responses:
+            radon._responses["parker"] = parker_weights(g)
+        return rebinned_fbp(g, sino, radon._responses["parker"], radon._responses, filter, frequency_scaling)
     dbeta = _angle_steps(g)
     R, M = g.source_distance, g.magnification
     up = g.u / M  # the virtual detector through the centre

@@ -42,7 +42,10 @@ class FBP(Solver):
     """Filtered back-projection: ramp filter times a window, then the adjoint.
 
     ``frequency_scaling`` in (0, 1] cuts the filter off at that fraction of
-    the Nyquist frequency (and stretches the window to it).
+    the Nyquist frequency (and stretches the window to it).  ``fan_method``
+    (fan beam only): ``direct`` (Kak-Slaney's fan FBP with interpolated views,
+    the more accurate) or ``rebin`` (rebinning to parallel beam, about twice as
+    fast; midpoint grids of source angles only).
     """
 
     name = "fbp"
@@ -51,12 +54,15 @@ class FBP(Solver):
 
     filter: Literal["ram-lak", "shepp-logan", "cosine", "hamming", "hann"] = "hann"
     frequency_scaling: float = opt(1.0, lo=0, hi=1, lo_open=True)
+    fan_method: Literal["direct", "rebin"] = "direct"
 
     def __post_init__(self) -> None:
         check_choice(self, "filter", self.filter, _FILTERS, error=InvalidOption)
 
     def reconstruct(self, radon, sino: np.ndarray) -> np.ndarray:
-        from operators.radon import fbp
+        from operators.radon import Radon, fbp
+        if not isinstance(radon, Radon):   # fan beam
+            return radon.fbp(sino, self.filter, self.frequency_scaling, method=self.fan_method)
         return fbp(radon, sino, self.filter, self.frequency_scaling)
 
     def _solve(self, problem: Problem, *, seed: int, device: str, progress: bool) -> Solution:
