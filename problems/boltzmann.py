@@ -43,10 +43,11 @@ from sciml.references.entropy_closure import (ansatz_moments, closure_quadrature
 from sciml.references.euler_riemann import euler_riemann_gamma3
 
 from .bgk import BGKSod
+from .bgk_user import BGK
 from .kinetic_moments import maxwellian, moment_drifts
 from .moment_closure import MomentClosure
 
-__all__ = ["BoltzmannBKW", "BoltzmannBimodal", "Boltzmann", "three_gaussians", "BGKSod", "bkw_K", "bkw_f", "bkw_dK_dt",
+__all__ = ["BoltzmannBKW", "BoltzmannBimodal", "Boltzmann", "three_gaussians", "BGKSod", "BGK", "bkw_K", "bkw_f", "bkw_dK_dt",
            "maxwellian", "moment_drifts", "euler_riemann_gamma3", "MomentClosure", "newton_closure",
            "ansatz_moments", "realisable", "sample_closure_moments", "monomials", "closure_quadrature"]
 

@@ -40,6 +40,7 @@ PROBLEMS: dict[str, Entry] = {
     "boltzmann-bimodal": Entry("problems.boltzmann:BoltzmannBimodal", (), "homogeneous Boltzmann from two Maxwellians"),
     "boltzmann": Entry("problems.boltzmann:Boltzmann", (), "homogeneous Boltzmann, Maxwell molecules, from your own f0(v, xp)"),
     "bgk-sod": Entry("problems.bgk:BGKSod", (), "1D-1V BGK Sod shock tube"),
+    "bgk": Entry("problems.bgk_user:BGK", (), "1D-1V BGK from your own rho, u, T profiles or f0(x, v, xp)"),
     "mn-closure": Entry("problems.moment_closure:MomentClosure", (), "entropy closure of the 1D M_N moment system (N = 2..4)"),
     "darcy": Entry("problems.darcy:Darcy", (), "Darcy flow a -> u operator (FNO paper setting)"),
     "operator-data": Entry("problems.operator_data:OperatorData", (), "learn u = G(a) from your own (a, u) pairs in a file"),

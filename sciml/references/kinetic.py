@@ -256,7 +256,8 @@ class DVM(Solver):
                  # momentum is changed by the wall pressure; subtract the exact discrete impulse
                  "moments_t1": (U1 - np.array([0.0, impulse[1], 0.0])).tolist(),
                  "wall_impulse": impulse.tolist(), "min_f": float(f.min()), "walls": problem.walls}
-        return Solution(fn=lambda q: np.interp(np.atleast_2d(q)[:, 0], x, rho), stats=stats,
+        period = (b - a) if periodic else None  # periodic: interpolate across the boundary too
+        return Solution(fn=lambda q: np.interp(np.atleast_2d(q)[:, 0], x, rho, period=period), stats=stats,
                         state={"x": x, "rho": rho, "u": uu, "T": T, "v": v, "f": f})
 
     @staticmethod
