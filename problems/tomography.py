@@ -26,7 +26,8 @@ The phantom draws from ``default_rng([seed, 0])`` and the noise from
 
 Metrics (:meth:`CT.errors`): ``psnr`` with data range = max - min of the
 reference image (per image), ``ssim`` (Wang et al. 2004, Gaussian window
-sigma 1.5, same data range), ``rel_l2`` over the pixels.
+sigma 1.5, same data range), ``ssim_7x7`` (the same with a 7 x 7 uniform
+window: scikit-image's default, what DIVal reports), ``rel_l2`` over the pixels.
 """
 from __future__ import annotations
 
@@ -176,7 +177,7 @@ class CT(Problem):
         from sciml import metrics
         img, ref = image_of(self, solution), image_of(self, reference)
         return {"psnr": metrics.psnr(img, ref), "ssim": metrics.ssim(img, ref),
-                "rel_l2": metrics.rel_l2(img, ref)}
+                "ssim_7x7": metrics.ssim(img, ref, window="uniform"), "rel_l2": metrics.rel_l2(img, ref)}
 
 
 def image_field(img: np.ndarray):
@@ -386,5 +387,5 @@ class CTData(Problem):
         truth = self.image()
         if truth is not None:
             out.update(psnr=metrics.psnr(img, truth), ssim=metrics.ssim(img, truth),
-                       rel_l2=metrics.rel_l2(img, truth))
+                       ssim_7x7=metrics.ssim(img, truth, window="uniform"), rel_l2=metrics.rel_l2(img, truth))
         return out

@@ -80,7 +80,8 @@ def psnr(image, truth, data_range: float | None = None) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(rng * rng / mse)
 
 
-def _gaussian_filter(img: np.ndarray, sigma: float, radius: int) -> np.ndarray:
+def _window_filter(img: np.ndarray, sigma: float, radius: int) -> np.ndarray:
+    """Separable Gaussian (``sigma`` finite) or uniform (``sigma`` infinite) window of half-width ``radius``."""
     k = np.arange(-radius, radius + 1, dtype=float)
     w = np.exp(-0.5 * (k / sigma) ** 2)
     w /= w.sum()
@@ -89,20 +90,25 @@ def _gaussian_filter(img: np.ndarray, sigma: float, radius: int) -> np.ndarray:
     return np.apply_along_axis(lambda r: np.convolve(r, w, mode="valid"), 1, out)
 
 
-def ssim(image, truth, data_range: float | None = None, sigma: float = 1.5) -> float:
+def ssim(image, truth, data_range: float | None = None, sigma: float = 1.5, window: str = "gaussian") -> float:
     """Structural similarity (Wang, Bovik, Sheikh, Simoncelli 2004).
 
-    Gaussian window sigma = 1.5 truncated at 3.5 sigma, K1 = 0.01, K2 = 0.03,
-    mean over the valid region; ``data_range`` defaults to max - min of truth.
+    ``window="gaussian"``: Gaussian window sigma = 1.5 truncated at 3.5 sigma (the
+    paper's); ``window="uniform"``: a 7 x 7 uniform window (scikit-image's
+    ``structural_similarity`` default, which DIVal reports).  K1 = 0.01,
+    K2 = 0.03, sample covariances, mean over the pixels whose window lies in the
+    image; ``data_range`` defaults to max - min of truth.
     """
     x = np.asarray(image, dtype=float)
     t = np.asarray(truth, dtype=float)
     if x.shape != t.shape or x.ndim != 2:
         raise InvalidOption(f"ssim: needs two 2D images of one shape, got {x.shape} and {t.shape}")
+    if window not in ("gaussian", "uniform"):
+        raise InvalidOption(f"ssim: window={window!r} is not one of 'gaussian', 'uniform'")
     rng = float(t.max() - t.min()) if data_range is None else float(data_range)
-    radius = int(3.5 * sigma + 0.5)
+    radius = int(3.5 * sigma + 0.5) if window == "gaussian" else 3
     c1, c2 = (0.01 * rng) ** 2, (0.03 * rng) ** 2
-    f = lambda a: _gaussian_filter(a, sigma, radius)  # noqa: E731
+    f = lambda a: _window_filter(a, sigma if window == "gaussian" else math.inf, radius)  # noqa: E731
     mx, mt = f(x), f(t)
     # unbiased (sample) covariance, as in the reference implementation
     npix = (2 * radius + 1) ** 2
@@ -117,7 +123,7 @@ def ssim(image, truth, data_range: float | None = None, sigma: float = 1.5) -> f
 #: every error name a problem of the catalogue (``Problem.errors``) or a solver's
 #: ``extra_errors`` reports; a study's ``metrics`` must name some of these
 NAMES = ("rel_l2", "rel_l1", "max", "rel_error", "abs_error", "psnr", "ssim", "residual",
-         "rel_l2_max", "h1", "rel_max", "mass", "momentum", "energy", "moments_rel", "moments_rel_max",
+         "rel_l2_max", "h1", "rel_max", "ssim_7x7", "mass", "momentum", "energy", "moments_rel", "moments_rel_max",
          "alpha_rel", "h_rel", "l2_fem", "h1_fem", "rel_l2_fem", "rel_h1_fem",
          "train_s", "infer_s_per_sample", "fem_s_per_sample")
 

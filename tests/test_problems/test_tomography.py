@@ -99,7 +99,7 @@ def test_reconstructions_rank_as_expected():
     assert e["tv"]["psnr"] > e["ram-lak"]["psnr"] and e["sirt"]["psnr"] > e["ram-lak"]["psnr"]
     assert e["tv"]["ssim"] == max(v["ssim"] for v in e.values())
     for v in e.values():
-        assert set(v) == {"psnr", "ssim", "rel_l2"} and 0 < v["rel_l2"] < 1
+        assert set(v) == {"psnr", "ssim", "ssim_7x7", "rel_l2"} and 0 < v["rel_l2"] < 1
         # PSNR and rel_l2 measure the same MSE: psnr = -20 log10(rel_l2 ||x|| / (sqrt(N) range))
         x = p.image()
         assert abs(v["psnr"] + 20 * np.log10(v["rel_l2"] * np.linalg.norm(x) / (x.size ** 0.5 * np.ptp(x)))) < 1e-9
@@ -150,7 +150,7 @@ def test_cli_solve_json():
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["problem"] == "ct" and out["reference"] == "exact" and out["errors"]["psnr"] > 15
-    assert set(out["errors"]) == {"psnr", "ssim", "rel_l2"}
+    assert set(out["errors"]) == {"psnr", "ssim", "ssim_7x7", "rel_l2"}
 
 
 @pytest.mark.parametrize("args, word", [

@@ -86,3 +86,20 @@ def test_metrics():
     mse = np.mean((noisy - img) ** 2)
     assert psnr(noisy, img) == pytest.approx(10 * math.log10((img.max() - img.min()) ** 2 / mse))
     assert 0 < ssim(noisy, img) < 1
+
+
+@pytest.mark.parametrize("window", ["gaussian", "uniform"])
+def test_ssim_equals_scikit_image(window):
+    """Our SSIM with either window equals scikit-image's structural_similarity (the Gaussian window:
+    gaussian_weights=True, sigma 1.5; the uniform one: its default 7 x 7, what DIVal reports) to
+    rounding, on a smooth image and a noisy copy, with the data range of the truth."""
+    metrics = pytest.importorskip("skimage.metrics")
+    x, y = np.meshgrid(np.linspace(-1, 1, 48), np.linspace(-1, 1, 40))
+    truth = np.exp(-4 * (x ** 2 + y ** 2)) + 0.3 * (x > 0.2)
+    noisy = truth + 0.05 * np.random.default_rng(3).standard_normal(truth.shape)
+    rng = float(truth.max() - truth.min())
+    kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=True) if window == "gaussian" else {}
+    ref = metrics.structural_similarity(noisy, truth, data_range=rng, **kw)
+    assert ssim(noisy, truth, window=window) == pytest.approx(ref, rel=1e-12, abs=1e-12)
+    with pytest.raises(InvalidOption, match="window"):
+        ssim(noisy, truth, window="box")
