@@ -1,4 +1,4 @@
-"""Run under mpirun by tests/test_fem.py: P2 Poisson on a mesh distributed over the ranks."""
+"""Run under mpirun by tests/test_sciml/references/test_fem.py: P2 Poisson on a mesh distributed over the ranks."""
 from mpi4py import MPI
 from problems.elliptic import Poisson
 from sciml.references.fem import FEM

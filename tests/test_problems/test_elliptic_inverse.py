@@ -169,7 +169,7 @@ def test_cli_pinn_inverse_recovers_k_within_one_percent_at_one_percent_noise(cap
 
 def test_cli_on_a_users_forward_problem(monkeypatch, capsys):
     from pathlib import Path
-    monkeypatch.chdir(Path(__file__).parent / "data")
+    monkeypatch.chdir(Path(__file__).resolve().parents[1] / "data")
     assert main(["solve", "my_inverse.py:quadrants", "--solver", "fem-inverse", "-p", "noise=0.01", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     # k = 1, 2, 3, 4 on the quadrants of [0, 2] x [0, 1], 80 points, 1 % noise: measured 0.39 %

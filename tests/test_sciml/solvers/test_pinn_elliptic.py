@@ -87,7 +87,7 @@ from pathlib import Path  # noqa: E402
 
 from problems.elliptic import MeshFile  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def _disk_torsion(**conditions):

@@ -95,7 +95,7 @@ def test_fem_under_mpi_gives_the_serial_numbers():
     from pathlib import Path
     if shutil.which("mpirun") is None:
         pytest.skip("mpirun not installed")
-    script = Path(__file__).parent / "data" / "mpi_fem_poisson.py"
+    script = Path(__file__).resolve().parents[2] / "data" / "mpi_fem_poisson.py"
     # this process initialised MPI as a singleton (importing dolfinx); its OMPI_/PMIX_ variables
     # would make the child mpirun believe it runs inside a job
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMIX_", "OPAL_"))}

@@ -9,7 +9,7 @@ pytest.importorskip("gmsh")
 
 from sciml.references.fem_gmsh import _morton_order, gmsh_session, model_to_mesh, open_msh  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def _cells_and_facets(msh, tags):

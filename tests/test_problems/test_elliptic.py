@@ -12,7 +12,7 @@ from problems.elliptic import Box, Disk, Elliptic, MeshFile, Polygon, lshape_cor
 from sciml.core import DataError, InvalidProblem  # noqa: E402
 from sciml.references.fem import FEM  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 BAND = 0.15  # the band around an a-priori order
 
 
