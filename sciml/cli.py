@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import registry
-from .core import InvalidOption, SciMLError, SolverDiverged
+from .core import InvalidOption, InvalidProblem, SciMLError, SolverDiverged
 
 log = logging.getLogger("sciml")
 
@@ -176,7 +176,12 @@ def _solve_help(args: argparse.Namespace) -> int:
         for key, tp, default in registry.field_help(cls):
             print(f"  {key:<14} {tp:<32} default {_show(default):<14} {ranges.get(key, '')}".rstrip())
         if args.problem is not None:
-            problem = loading.make_problem(args.problem, _kv(args.params, "-p"))
+            try:
+                problem = loading.make_problem(args.problem, _kv(args.params, "-p"))
+            except InvalidProblem as exc:   # e.g. a problem that needs the user's data
+                print(f"whether solver {args.solver} can solve it is decided once the problem can be made "
+                      f"from the -p values given: {exc}")
+                return 0
             why = cls.missing(problem)
             print(f"solver {args.solver} {'can solve' if why is None else 'cannot solve'} this problem"
                   + ("" if why is None else f": {why}"))

@@ -236,3 +236,12 @@ def test_registered_bgk_with_constant_profiles_stays_at_equilibrium(capsys):
                "-r", "nv=41", "--json", "--quiet"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["errors"]["rel_max"] < 1e-13 and out["errors"]["momentum"] < 1e-13
+
+
+def test_help_of_a_problem_that_needs_data_lists_the_options(capsys):
+    """``--help`` for ``bgk`` without data prints the keys of both and says why the capability check
+    waits for the data, exit 0 (help never fails on the problem's missing data)."""
+    assert main(["solve", "bgk", "--solver", "dvm", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "problem bgk" in out and "solver dvm" in out and "nx" in out
+    assert "no initial data" in out.splitlines()[-1]
