@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sciml.core import InvalidProblem, Problem, Solution, check_choice, check_range, opt
+from sciml.core import InvalidProblem, Problem, Solution, opt
 
 from . import tomography_phantoms as ph
 from .ct_conventions import CONVENTIONS, to_sciml
@@ -61,10 +61,10 @@ class CT(Problem):
     default_reference = "exact"
     kind = "field"
 
-    n: int = 128
-    angles: int = 30
+    n: int = opt(128, lo=8, hi=4096)
+    angles: int = opt(30, lo=1, hi=100000)
     angle_range: float = opt(180.0, lo=0, hi=360, lo_open=True)
-    detectors: int | None = None          # None: ceil(sqrt(2) n) (fan: enough for the circle of radius sqrt 2)
+    detectors: int | None = opt(None, lo=1, hi=100000)   # None: ceil(sqrt(2) n) (fan: enough for the circle of radius sqrt 2)
     beam: Literal["parallel", "fan"] = "parallel"
     source_distance: float = opt(4.0, lo=math.sqrt(2.0), lo_open=True)          # fan beam: centre to source (> sqrt 2)
     detector_distance: float = opt(4.0, lo=0.0)        # fan beam: centre to the flat detector
@@ -72,19 +72,11 @@ class CT(Problem):
     noise: Literal["none", "gaussian", "poisson"] = "gaussian"
     noise_level: float = opt(0.025, lo=0)
     photons: float = opt(1e4, lo=0, lo_open=True)
-    seed: int = 0
+    seed: int = opt(0, lo=0)
     inverse_crime: bool = False
-    oversample: int = 2
+    oversample: int = opt(2, lo=1, hi=8)
 
     def __post_init__(self) -> None:
-        check_range(self, "n", self.n, lo=8, hi=4096)
-        check_range(self, "angles", self.angles, lo=1, hi=100000)
-        if self.detectors is not None:
-            check_range(self, "detectors", self.detectors, lo=1, hi=100000)
-        check_choice(self, "phantom", self.phantom, PHANTOMS)
-        check_choice(self, "noise", self.noise, NOISES)
-        check_range(self, "seed", self.seed, lo=0)
-        check_range(self, "oversample", self.oversample, lo=1, hi=8)
         for key in ("n", "angles", "seed", "oversample"):
             if int(getattr(self, key)) != getattr(self, key):
                 raise InvalidProblem(f"ct: {key}={getattr(self, key)!r} must be an integer")
@@ -288,7 +280,6 @@ class CTData(Problem):
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        check_choice(self, "convention", self.convention, CONVENTIONS)
         if self.beam == "fan" and self.convention == "skimage":
             raise InvalidProblem("ct-data: beam=fan is read in the sciml and astra conventions, not "
                                  "convention=skimage (scikit-image has no fan beam)")

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, check_range
+from ..core import InvalidOption, Problem, Solution, Solver, SolverDiverged, check_range, opt
 from .fem_common import (PointEvaluator, assemble_system, boundary_dofs,  # noqa: F401 (re-exported)
                          keep_root_logger, make_ksp, petsc_options, solve_linear, dolfinx_modules)
 
@@ -76,22 +76,13 @@ class FEM(Solver):
     #: the option that sets the mesh size, and how h depends on it
     refinement_option: ClassVar[str] = "n"
 
-    degree: int = 1
-    n: int = 32
+    degree: int = opt(1, choices=(1, 2))
+    n: int = opt(32, lo=1)
     linear_solver: Literal["auto", "lu", "cg-amg"] = "auto"
-    rtol: float = 1e-12
-    h: float = 0.0
-    steps: int = 100
+    rtol: float = opt(1e-12, lo=0, hi=1, lo_open=True, hi_open=True)
+    h: float = opt(0.0, lo=0)
+    steps: int = opt(100, lo=1)
     scheme: Literal["cn", "be"] = "cn"
-
-    def __post_init__(self) -> None:
-        check_choice(self, "degree", self.degree, (1, 2), error=InvalidOption)
-        check_range(self, "n", self.n, lo=1, error=InvalidOption)
-        check_range(self, "h", self.h, lo=0, error=InvalidOption)
-        check_range(self, "steps", self.steps, lo=1, error=InvalidOption)
-        check_choice(self, "scheme", self.scheme, ("cn", "be"), error=InvalidOption)
-        check_choice(self, "linear_solver", self.linear_solver, ("auto", "lu", "cg-amg"), error=InvalidOption)
-        check_range(self, "rtol", self.rtol, lo=0, hi=1, lo_open=True, hi_open=True, error=InvalidOption)
 
     @property
     def element(self) -> LagrangeElement:

@@ -13,12 +13,10 @@ from typing import Literal
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, SolverDiverged, check_choice, opt
+from ..core import Problem, Solution, Solver, SolverDiverged, opt
 from ..progress import bar
 
 __all__ = ["FBP", "SIRT", "TV", "grad", "div", "chambolle_pock_tv"]
-
-_FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
 
 def _mask(problem: Problem) -> np.ndarray | None:
@@ -55,9 +53,6 @@ class FBP(Solver):
     filter: Literal["ram-lak", "shepp-logan", "cosine", "hamming", "hann"] = "hann"
     frequency_scaling: float = opt(1.0, lo=0, hi=1, lo_open=True)
     fan_method: Literal["direct", "rebin"] = "direct"
-
-    def __post_init__(self) -> None:
-        check_choice(self, "filter", self.filter, _FILTERS, error=InvalidOption)
 
     def reconstruct(self, radon, sino: np.ndarray) -> np.ndarray:
         from operators.radon import Radon, fbp

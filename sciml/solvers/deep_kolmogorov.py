@@ -31,13 +31,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solution, Solver, check_choice, opt
+from ..core import InvalidOption, Problem, Solution, Solver, opt
 
 log = logging.getLogger(__name__)
 
 __all__ = ["DeepKolmogorov"]
 
-_ACTIVATIONS = ("tanh", "relu", "gelu", "softplus", "elu", "silu")
 _MILESTONES = (0.5, 0.75, 0.9)
 
 
@@ -72,9 +71,6 @@ class DeepKolmogorov(Solver):
     threads: int = opt(1, lo=0)
     time_steps: int = opt(50, lo=1, hi=100_000)
 
-    def __post_init__(self) -> None:
-        E = InvalidOption
-        check_choice(self, "activation", self.activation, _ACTIVATIONS, error=E)
 
     # ---------------------------------------------------------------- network
     def _network(self, d: int):

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..core import InvalidOption, Problem, Solver, check_choice, check_range, opt
+from ..core import InvalidOption, Problem, Solver, opt
 from ..training import AcceleratorOptions
 from .ct_learning import CTLearning, CTModel, Selection, apply_batched, mean_psnr, training_data
 
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FBPUNet", "TrainedModel"]
 
-_FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 # options that change the trained weights (checked against a checkpoint)
 _MODEL_KEYS = ("width", "depth", "norm", "filter", "frequency_scaling", "epochs", "batch_size", "lr",
                "crop", "train_size", "val_size", "data_seed")
@@ -70,16 +69,10 @@ class FBPUNet(CTLearning, Solver, AcceleratorOptions):
     epochs: int = opt(20, lo=1, hi=10**6)
     batch_size: int = opt(16, lo=1, hi=10**5)
     lr: float = opt(1e-3, lo=0, lo_open=True)
-    crop: int | None = None
+    crop: int | None = opt(None, lo=8)
     train_size: int = opt(256, lo=1)
     val_size: int = opt(32, lo=1)
     data_seed: int = opt(7, lo=0)
-
-    def __post_init__(self) -> None:
-        e = InvalidOption
-        check_choice(self, "filter", self.filter, _FILTERS, error=e)
-        if self.crop is not None:
-            check_range(self, "crop", self.crop, lo=8, error=e)
 
     # ------------------------------------------------------------ training
     def _fbp(self, geometry, sinos: np.ndarray) -> np.ndarray:

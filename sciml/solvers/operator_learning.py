@@ -48,7 +48,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from ..core import DataError, InvalidOption, Problem, Solution, Solver, check_choice, check_range, opt
+from ..core import DataError, InvalidOption, Problem, Solution, Solver, check_range, opt
 from ..training import AcceleratorOptions
 from .operator_model import CONFIG_SCHEMA, OperatorModel, build_network, load_operator
 
@@ -319,7 +319,6 @@ class UNet(_OperatorLearner):
 
     def _check_arch(self) -> None:
         super()._check_arch()
-        check_choice(self, "norm", self.norm, ("group", "none"), error=InvalidOption)
 
     def arch(self) -> dict[str, Any]:
         return {"base": self.base, "levels": self.levels, "norm": self.norm}
