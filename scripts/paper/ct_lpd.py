@@ -3,8 +3,8 @@
 
     sciml data ct-ellipses --n 128 --angles 30 --count 5000 --val-fraction 0.04 \
         --test-fraction 0.04 --out data/ct_ellipses_128.h5
-    python scripts/paper/ct_lpd.py --data data/ct_ellipses_128.h5 --steps 1000 --evals 5 \
-        --checkpoint data/lpd_128.h5
+    python scripts/paper/ct_lpd.py --data data/ct_ellipses_128.h5 --steps 15000 --evals 10 \
+        --threads 1 --checkpoint data/lpd_128_15k.h5
 
 Trains ``learned-primal-dual`` on the file's train split (``--steps`` Adam steps,
 cosine schedule over them, weights selected on ``--val-size`` validation
