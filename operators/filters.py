@@ -21,14 +21,18 @@ __all__ = ["FILTERS", "fbp_filter", "filter_padded", "filter_sinogram", "fbp_sca
 FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann")
 
 
-def fbp_filter(geometry: Any, filter: str = "ram-lak", frequency_scaling: float = 1.0) -> np.ndarray:
+def fbp_filter(geometry: Any, filter: str = "ram-lak", frequency_scaling: float = 1.0,
+               shortest: bool = True) -> np.ndarray:
     """Frequency response (rfft layout, padded length) of the FBP filter.
 
     The ramp is the FFT of the band-limited spatial kernel of Kak and Slaney
     (``k(0) = 1/(4 ds^2)``, ``k(m) = -1/(pi m ds)^2`` for odd m, 0 for even m),
     times ds; windows (u = frequency / (scaling * Nyquist)): ram-lak 1,
     shepp-logan sinc(u/2), cosine cos(pi u/2), hamming 0.54 + 0.46 cos(pi u),
-    hann (1 + cos(pi u))/2, and 0 for u > 1.
+    hann (1 + cos(pi u))/2, and 0 for u > 1, on the frequencies of the
+    power-of-two padding >= 2 D; returned there with ``shortest=False``, else
+    at the shortest fast even length >= 2 D (:func:`_shortest`: the same
+    convolution, faster).
     """
     if filter not in FILTERS:
         raise InvalidOption(f"filter={filter!r} is not allowed; choose one of {', '.join(FILTERS)}")
@@ -54,7 +58,28 @@ def fbp_filter(geometry: Any, filter: str = "ram-lak", frequency_scaling: float 
     else:
         w = 0.5 * (1.0 + np.cos(np.pi * u))
     w[u > 1.0] = 0.0
-    return ramp * w
+    return _shortest(ramp * w, nd) if shortest else ramp * w
+
+
+def _shortest(response: np.ndarray, nd: int) -> np.ndarray:
+    """The same filter at the shortest fast even length >= 2 nd.
+
+    A projection of nd bins meets only the taps |m| < nd of the spatial kernel,
+    so those taps, zero-padded to any length >= 2 nd - 1, filter exactly as the
+    power-of-two padding on which the windows are defined (identical up to
+    rounding); a 5-smooth length such as 1458 for 725 bins is 2-3x faster to
+    transform than 2048.
+    """
+    import scipy.fft
+    size = 2 * (response.shape[0] - 1)
+    fast = 2 * scipy.fft.next_fast_len(nd, real=True)
+    if fast >= size:
+        return response
+    taps = np.fft.irfft(response, n=size)
+    short = np.zeros(fast)
+    short[:nd] = taps[:nd]
+    short[fast - nd + 1:] = taps[size - nd + 1:]
+    return np.real(np.fft.rfft(short))
 
 
 def filter_padded(sino: np.ndarray, response: np.ndarray) -> np.ndarray:

@@ -220,6 +220,15 @@ class Radon:
         return self._responses[key]
 
     @property
+    def _mirror(self) -> bool:
+        """Angle A-1-a is pi minus angle a with the same detector offset (to rounding), so
+        the FBP kernel serves pixel (i, n-1-j) with pixel (i, j)'s positions."""
+        c, s, det = self._trig
+        tol = 1e-12
+        return bool(np.all(np.abs(c + c[::-1]) <= tol) and np.all(np.abs(s - s[::-1]) <= tol)
+                    and np.all(np.abs(det - det[::-1]) <= tol * self.geometry.ds))
+
+    @property
     def _footprint_bins(self) -> float:
         """Largest half-width h m / ds of a pixel's footprint on the detector, in bins."""
         c, s, _ = self._trig
@@ -316,7 +325,7 @@ def fbp(radon: Radon, sino: np.ndarray, filter: str = "ram-lak", frequency_scali
     else:
         q = _bordered(q, (-1,), dtype, k.BORDER)
         out = np.empty((q.shape[0], g.n, g.n), dtype=dtype)
-        k.backproject_linear(q, c, s, det, dtype(g.ds), dtype(g.h), g.n, out)
+        k.backproject_linear(q, c, s, det, dtype(g.ds), dtype(g.h), g.n, radon._mirror, out)
     if not g.theta_values:
         out *= dtype(math.radians(g.angle_range) / g.angles)
     return out[0] if sino.ndim == 2 else out
