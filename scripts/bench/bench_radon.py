@@ -35,7 +35,9 @@ the faster of 1 and all Numba threads (an operator call on arrays in ``--dtype``
 by default; ASTRA computes in float32); ASTRA's: an
 algorithm run on data objects created beforehand, plus copying the input in and the output
 out; scikit-image (parallel forward and FBP, 256^2 only unless ``--skimage-all``) single-threaded.
-Timings are the minimum of ``--repeat`` runs after a warm-up (SIRT: one run).
+Timings are the minimum of ``--repeat`` runs after a warm-up (SIRT: one run); for each operation
+our call (at the thread count found fastest) and the peers' take turns within each run
+(:func:`race`), so a slow spell of a shared machine slows both sides of a ratio alike.
 
 One JSON line per (beam, size, operation), then a summary line.  ASTRA is a benchmark-only
 dependency: ``scripts/setup.sh --bench`` installs it.
@@ -61,6 +63,20 @@ def best_time(fn, repeat: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def race(fns: dict, repeat: int) -> dict:
+    """Minimum time of each function over ``repeat`` rounds in which they take turns (after a
+    warm-up call each): a slow spell of a shared machine falls on all of them alike."""
+    for fn in fns.values():
+        fn()
+    times = {k: math.inf for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k] = min(times[k], time.perf_counter() - t0)
+    return times
 
 
 def rel(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -192,6 +208,15 @@ def bench_size(args, astra, beam: str, n: int, na: int) -> list[dict]:
         numba.set_num_threads(threads[-1])
         return best
 
+    def versus(ours, peer_fns: dict):
+        """(our time, our thread count, {peer: time}): the thread count from :func:`fastest`,
+        then our call and the peers' timed in turns (:func:`race`)."""
+        _, nt = fastest(ours)
+        numba.set_num_threads(nt)
+        times = race({"ours": ours, **peer_fns}, args.repeat)
+        numba.set_num_threads(threads[-1])
+        return times.pop("ours"), nt, times
+
     # parallel: the centred disk; fan: off centre, else every view of the fan sees the same data
     # and methods that interpolate between views (rebinning) would be exact in angle
     c = (0.0, 0.0) if beam == "parallel" else FAN_DISK_CENTRE
@@ -241,29 +266,26 @@ def bench_size(args, astra, beam: str, n: int, na: int) -> list[dict]:
         print(json.dumps({k: (float(f"{v:.4g}") if isinstance(v, float) else v) for k, v in d.items()}), flush=True)
 
     # forward
-    t, nt = fastest(lambda: op.forward(img))
+    t, nt, pt = versus(lambda: op.forward(img), {k: (lambda a=a: a.forward(a_img)) for k, a in ops.items()})
     err = rel(op.forward(img), p)
-    peers = {k: (best_time(lambda a=a: a.forward(a_img), args.repeat), rel(a.forward(a_img) * h, p))
-             for k, a in ops.items()}
+    peers = {k: (pt[k], rel(a.forward(a_img) * h, p)) for k, a in ops.items()}
     extra = {}
     if beam == "parallel" and (n == 256 or args.skimage_all):
         extra = skimage_forward(args, n, na, g, r)
     line("forward", t, err, nt, peers, **extra)
 
     # back-projection
-    t, nt = fastest(lambda: op.adjoint(p))
+    t, nt, pt = versus(lambda: op.adjoint(p), {k: (lambda a=a: a.backproject(p_px)) for k, a in ops.items()})
     err = rel(op.adjoint(p), bp_exact, mask)
-    peers = {k: (best_time(lambda a=a: a.backproject(p_px), args.repeat),
-                 rel(a.backproject(p_px)[::-1] * h * h, bp_exact, mask)) for k, a in ops.items()}
+    peers = {k: (pt[k], rel(a.backproject(p_px)[::-1] * h * h, bp_exact, mask)) for k, a in ops.items()}
     line("backprojection", t, err, nt, peers)
 
     # FBP
-    t, nt = fastest(lambda: recon(p))
     err = rel(recon(p), avg, mask)
     extra = {}
     if beam == "parallel":
-        peers = {k: (best_time(lambda a=a: a.fbp(p_px), args.repeat), rel(a.fbp(p_px)[::-1], avg, mask))
-                 for k, a in ops.items()}
+        t, nt, pt = versus(lambda: recon(p), {k: (lambda a=a: a.fbp(p_px)) for k, a in ops.items()})
+        peers = {k: (pt[k], rel(a.fbp(p_px)[::-1], avg, mask)) for k, a in ops.items()}
         if n == 256 or args.skimage_all:
             extra = skimage_fbp(args, n, na, g, r)
     else:
@@ -273,10 +295,10 @@ def bench_size(args, astra, beam: str, n: int, na: int) -> list[dict]:
 
         def astra_fan_fbp():
             return par.fbp(np.ascontiguousarray(rebin_fan_to_parallel(p32, g, pg), dtype=np.float32))
-        peers = {"rebin_linear": (best_time(astra_fan_fbp, args.repeat), rel(astra_fan_fbp()[::-1], avg, mask))}
-        par.close()
-        extra = {"astra_line_fanflat_bp_s": best_time(lambda: ops["line_fanflat"].backproject(p_px), args.repeat)}
-        extra["ratio_vs_astra_bp_alone"] = extra["astra_line_fanflat_bp_s"] / t
+        t, nt, pt = versus(lambda: recon(p), {"rebin_linear": astra_fan_fbp,
+                                              "bp": lambda: ops["line_fanflat"].backproject(p_px)})
+        peers = {"rebin_linear": (pt["rebin_linear"], rel(astra_fan_fbp()[::-1], avg, mask))}
+        extra = {"astra_line_fanflat_bp_s": pt["bp"], "ratio_vs_astra_bp_alone": pt["bp"] / t}
         # our FBP without the view interpolation (fan_fbp's view_upsampling=1): half the work
         t1, nt1 = fastest(lambda: fan_fbp(op, p, "ram-lak", view_upsampling=1))
         extra.update(ours_views1_s=t1, ours_views1_error=rel(fan_fbp(op, p, "ram-lak", view_upsampling=1), avg, mask),
@@ -285,7 +307,9 @@ def bench_size(args, astra, beam: str, n: int, na: int) -> list[dict]:
     line("fbp", t, err, nt, peers, **extra)
     if beam == "fan":   # the same method as the peer's: rebinning to parallel beam, then parallel FBP
         rebin = lambda y: fan_fbp(op, y, "ram-lak", method="rebin")  # noqa: E731
-        t, nt = fastest(lambda: rebin(p))
+        t, nt, pt = versus(lambda: rebin(p), {"rebin_linear": astra_fan_fbp})
+        par.close()
+        peers = {"rebin_linear": (pt["rebin_linear"], peers["rebin_linear"][1])}
         line("fbp_rebin", t, rel(rebin(p), avg, mask), nt, peers)
 
     # SIRT
