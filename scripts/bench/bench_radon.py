@@ -36,8 +36,9 @@ by default; ASTRA computes in float32); ASTRA's: an
 algorithm run on data objects created beforehand, plus copying the input in and the output
 out; scikit-image (parallel forward and FBP, 256^2 only unless ``--skimage-all``) single-threaded.
 Timings are the minimum of ``--repeat`` runs after a warm-up (SIRT: one run); for each operation
-our call (at the thread count found fastest) and the peers' take turns within each run
-(:func:`race`), so a slow spell of a shared machine slows both sides of a ratio alike.
+our call and the peers' take turns within each run
+(:func:`race`; ours at 1 and at all threads, the faster counts), so a slow spell of a shared
+machine slows both sides of a ratio alike.
 
 One JSON line per (beam, size, operation), then a summary line.  ASTRA is a benchmark-only
 dependency: ``scripts/setup.sh --bench`` installs it.
@@ -209,13 +210,17 @@ def bench_size(args, astra, beam: str, n: int, na: int) -> list[dict]:
         return best
 
     def versus(ours, peer_fns: dict):
-        """(our time, our thread count, {peer: time}): the thread count from :func:`fastest`,
-        then our call and the peers' timed in turns (:func:`race`)."""
-        _, nt = fastest(ours)
-        numba.set_num_threads(nt)
-        times = race({"ours": ours, **peer_fns}, args.repeat)
+        """(our time, our thread count, {peer: time}): our call at each thread count and the
+        peers' timed in turns (:func:`race`); ours is the faster thread count."""
+        def at(nt):
+            def run():
+                numba.set_num_threads(nt)
+                ours()
+            return run
+        times = race({**{("ours", nt): at(nt) for nt in threads}, **peer_fns}, args.repeat)
         numba.set_num_threads(threads[-1])
-        return times.pop("ours"), nt, times
+        t, nt = min((times.pop(("ours", nt)), nt) for nt in threads)
+        return t, nt, times
 
     # parallel: the centred disk; fan: off centre, else every view of the fan sees the same data
     # and methods that interpolate between views (rebinning) would be exact in angle
