@@ -40,7 +40,9 @@ our call and the peers' take turns within each run
 (:func:`race`; ours at 1 and at all threads, the faster counts), so a slow spell of a shared
 machine slows both sides of a ratio alike.
 
-One JSON line per (beam, size, operation), then a summary line.  ASTRA is a benchmark-only
+One JSON line per (beam, size, operation), then a summary line (with
+``two_thread_speedup_start_end``, :func:`two_thread_speedup` before and after the run: the
+ratios hold for two free cores only when it is near 2).  ASTRA is a benchmark-only
 dependency: ``scripts/setup.sh --bench`` installs it.
 
     python scripts/bench/bench_radon.py [--sizes 256:180 512:720] [--beams parallel fan]
@@ -393,10 +395,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     lines = []
+    speedup = [two_thread_speedup(args.repeat)]
     for n, na in sizes:
         for beam in args.beams:
             lines += bench_size(args, astra, beam, n, na)
-    summary = {"bench": "radon", "peer": f"ASTRA {astra.__version__} CPU", "load_average_1min": _load()}
+    speedup.append(two_thread_speedup(args.repeat))
+    summary = {"bench": "radon", "peer": f"ASTRA {astra.__version__} CPU", "load_average_1min": _load(),
+               "two_thread_speedup_start_end": speedup}
     for d in lines:
         summary[f"{d['beam']}_{d['n']}_{d['op']}_ratio"] = round(d["ratio"], 2)
     fwd = [d["ratio"] for d in lines if d["op"] == "forward"]
@@ -426,6 +431,28 @@ def torch_throughput(args, n: int, na: int) -> float:
     with torch.no_grad():
         t = best_time(lambda: T.forward(batch), max(1, args.repeat // 2))
     return round(args.batch / t, 2)
+
+
+def two_thread_speedup(repeat: int) -> float | None:
+    """Time of our 256^2 / 180-angle forward on 1 thread over its time on 2 (in turns): about
+    2 when both cores are free, nearer 1 when another process or the host holds one of them,
+    which our 2-thread timings then feel and ASTRA's 1-thread ones do not."""
+    import numba
+
+    from operators.radon import Geometry, Radon
+    if numba.get_num_threads() < 2:
+        return None
+    op = Radon(Geometry(256, 180))
+    img = np.random.default_rng(0).random((256, 256))
+
+    def at(nt):
+        def run():
+            numba.set_num_threads(nt)
+            op.forward(img)
+        return run
+    times = race({1: at(1), 2: at(2)}, max(repeat, 10))
+    numba.set_num_threads(2)
+    return round(times[1] / times[2], 2)
 
 
 def _load() -> float | None:
