@@ -67,8 +67,8 @@ def _shortest(response: np.ndarray, nd: int) -> np.ndarray:
     A projection of nd bins meets only the taps |m| < nd of the spatial kernel,
     so those taps, zero-padded to any length >= 2 nd - 1, filter exactly as the
     power-of-two padding on which the windows are defined (identical up to
-    rounding); a 5-smooth length such as 1458 for 725 bins is 2-3x faster to
-    transform than 2048.
+    rounding); a 5-smooth length such as 1458 for 725 bins transforms about 20 %
+    faster than 2048 (720 x 725 sinogram: 9.5 vs 11.6 ms).
     """
     import scipy.fft
     size = 2 * (response.shape[0] - 1)

@@ -82,6 +82,17 @@ def race(fns: dict, repeat: int) -> dict:
     return times
 
 
+def at_threads(fn, nt: int):
+    """``fn`` run on ``nt`` Numba threads (set at each call, so calls at other counts can
+    take turns with it in :func:`race`)."""
+    import numba
+
+    def run():
+        numba.set_num_threads(nt)
+        fn()
+    return run
+
+
 def rel(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
     if mask is not None:
         a, b = a[mask], b[mask]
@@ -214,12 +225,7 @@ def bench_size(args, astra, beam: str, n: int, na: int) -> list[dict]:
     def versus(ours, peer_fns: dict):
         """(our time, our thread count, {peer: time}): our call at each thread count and the
         peers' timed in turns (:func:`race`); ours is the faster thread count."""
-        def at(nt):
-            def run():
-                numba.set_num_threads(nt)
-                ours()
-            return run
-        times = race({**{("ours", nt): at(nt) for nt in threads}, **peer_fns}, args.repeat)
+        times = race({**{("ours", nt): at_threads(ours, nt) for nt in threads}, **peer_fns}, args.repeat)
         numba.set_num_threads(threads[-1])
         t, nt = min((times.pop(("ours", nt)), nt) for nt in threads)
         return t, nt, times
@@ -444,13 +450,7 @@ def two_thread_speedup(repeat: int) -> float | None:
         return None
     op = Radon(Geometry(256, 180))
     img = np.random.default_rng(0).random((256, 256))
-
-    def at(nt):
-        def run():
-            numba.set_num_threads(nt)
-            op.forward(img)
-        return run
-    times = race({1: at(1), 2: at(2)}, max(repeat, 10))
+    times = race({nt: at_threads(lambda: op.forward(img), nt) for nt in (1, 2)}, max(repeat, 10))
     numba.set_num_threads(2)
     return round(times[1] / times[2], 2)
 
